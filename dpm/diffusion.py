@@ -1,0 +1,203 @@
+"""Gaussian and binomial diffusion: the forward process q and the reverse step's form p.
+
+Time is the paper's t = 1..T; ``t`` arguments are integer tensors whose shape is a prefix of
+the data's shape (a (B,) tensor for (B, D) data, an (n_t,) tensor for (n_t, B, D) data) and
+arrays are indexed ``a[t - 1]``. Everything is in nats and summed over the last (data)
+dimension. The networks never see these classes: they emit raw coefficients and
+``p_params`` turns those into the reverse step's parameters (Table C.1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+# Keeps logit β_t finite where β_T = 1 (the erase-fraction schedule's last step).
+_BETA_CLAMP = 1e-7
+
+
+def _at(values: Tensor, t: Tensor, x: Tensor) -> Tensor:
+    """``values[t - 1]`` in x's dtype, shaped to broadcast against x."""
+    v = values[t - 1].to(x.dtype)
+    return v.reshape(t.shape + (1,) * (x.ndim - t.ndim))
+
+
+class GaussianDiffusion:
+    """Gaussian diffusion towards π = N(0, I) (Paper: §2.1, Table C.1, App. A).
+
+    Args:
+        beta: (T,) tensor of β_t, float64; may carry gradients (learned schedule).
+    """
+
+    def __init__(self, beta: Tensor):
+        self.beta = beta
+        self.n_steps = beta.shape[0]
+        # q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I)
+        self.alpha_bar = torch.cumprod(1.0 - beta, 0)
+        # q(x_{t−1} | x_t, x_0) = N(c0_t x_0 + ct_t x_t, σ²_t I) for t ≥ 2
+        alpha_bar_prev = torch.cat([beta.new_ones(1), self.alpha_bar[:-1]])
+        self.posterior_var = beta * (1.0 - alpha_bar_prev) / (1.0 - self.alpha_bar)
+        self.posterior_coef_x0 = alpha_bar_prev.sqrt() * beta / (1.0 - self.alpha_bar)
+        self.posterior_coef_xt = (1.0 - beta).sqrt() * (1.0 - alpha_bar_prev) / (1.0 - self.alpha_bar)
+        # reverse step parameterised around the forward kernel (the authors' code)
+        self.logit_beta = torch.logit(beta.clamp(_BETA_CLAMP, 1.0 - _BETA_CLAMP))
+
+    def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
+        """x_t ~ q(x_t|x_0) from standard normal ``noise`` (reparameterised). Paper: Eq. 2, App. A."""
+        return _at(self.alpha_bar.sqrt(), t, x0) * x0 + _at((1.0 - self.alpha_bar).sqrt(), t, x0) * noise
+
+    def q_step(self, x_prev: Tensor, t: Tensor, noise: Tensor) -> Tensor:
+        """x_t ~ q(x_t|x_{t−1}) = N(x_{t−1}√(1−β_t), β_t I). Paper: Table C.1.
+
+        Also the exact reverse of the step at equilibrium, T_π(x_{t−1}|x_t; β_t) (App. B.2).
+        """
+        return _at((1.0 - self.beta).sqrt(), t, x_prev) * x_prev + _at(self.beta.sqrt(), t, x_prev) * noise
+
+    def q_posterior(self, x0: Tensor, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and variance of q(x_{t−1}|x_t, x_0), t ≥ 2. Paper: Eq. 14, App. A."""
+        mean = _at(self.posterior_coef_x0, t, xt) * x0 + _at(self.posterior_coef_xt, t, xt) * xt
+        return mean, _at(self.posterior_var, t, xt).expand_as(mean)
+
+    def p_params(self, xt: Tensor, t: Tensor, z_mu: Tensor, z_sigma: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and variance of p(x_{t−1}|x_t) from the network's raw coefficients.
+
+        μ = x_t√(1−β_t) + z_μ√β_t and Σ = sigmoid(z_Σ + logit β_t): zero coefficients give the
+        forward kernel, so an untrained model starts at K − L_null = 0 on N(0, I) data.
+        Paper: Table C.1 (f_μ, f_Σ). Deviation: the authors' code (SPEC §4) divides z_Σ by √T;
+        with a readout per step the scale is left to the readout.
+        """
+        mean = _at((1.0 - self.beta).sqrt(), t, xt) * xt + _at(self.beta.sqrt(), t, xt) * z_mu
+        var = torch.sigmoid(z_sigma + _at(self.logit_beta, t, xt))
+        return mean, var
+
+    @staticmethod
+    def p_sample(params: tuple[Tensor, Tensor], noise: Tensor) -> Tensor:
+        """x_{t−1} ~ N(μ, Σ) given ``p_params``' output."""
+        mean, var = params
+        return mean + var.sqrt() * noise
+
+    @staticmethod
+    def kl(q_params: tuple[Tensor, Tensor], p_params: tuple[Tensor, Tensor]) -> Tensor:
+        """KL(q ‖ p) between diagonal Gaussians, summed over the last dimension (nats)."""
+        (mean_q, var_q), (mean_p, var_p) = q_params, p_params
+        return 0.5 * (torch.log(var_p / var_q) + (var_q + (mean_q - mean_p) ** 2) / var_p - 1.0).sum(-1)
+
+    def entropy(self, x0: Tensor, t: Tensor) -> Tensor:
+        """H_q(X_t|X_0 = x_0) = D/2 · log(2πe(1 − ᾱ_t)) (nats). Paper: Eq. 14."""
+        var = _at(1.0 - self.alpha_bar, t, x0)
+        return 0.5 * torch.log(2 * math.pi * math.e * var).expand_as(x0).sum(-1)
+
+    @staticmethod
+    def log_prior(x: Tensor) -> Tensor:
+        """log π(x) for π = N(0, I) (nats): the null model's log-likelihood."""
+        return (-0.5 * x ** 2 - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def expected_log_prior(self, x0: Tensor, t: Tensor) -> Tensor:
+        """E_{q(x_t|x_0)} log π(x_t) in closed form (nats). Paper: App. B.1 (−H_p(X_T))."""
+        alpha_bar = _at(self.alpha_bar, t, x0)
+        second_moment = alpha_bar * x0 ** 2 + 1.0 - alpha_bar
+        return (-0.5 * second_moment - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    @staticmethod
+    def prior_sample(shape: tuple[int, ...], generator: torch.Generator | None = None,
+                     device: torch.device | str = "cpu") -> Tensor:
+        """x_T ~ π = N(0, I)."""
+        return torch.randn(shape, generator=generator, device=device)
+
+    @staticmethod
+    def noise_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The auxiliary noise of one Gaussian step: standard normal."""
+        return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+class BinomialDiffusion:
+    """Binomial diffusion towards π = Bernoulli(p_π) per bit (Paper: §2.1, Table C.1).
+
+    Args:
+        beta: (T,) tensor of β_t, float64.
+        p_pi: π's rate, the data's mean activity (0.2 for the heartbeat, SPEC §2).
+    """
+
+    def __init__(self, beta: Tensor, p_pi: float):
+        self.beta = beta
+        self.p_pi = p_pi
+        self.n_steps = beta.shape[0]
+        # q(x_t = 1 | x_0) = ᾱ_t x_0 + (1 − ᾱ_t) p_π
+        self.alpha_bar = torch.cumprod(1.0 - beta, 0)
+
+    def marginal_rate(self, x0: Tensor, t: Tensor) -> Tensor:
+        """q(x_t = 1 | x_0), elementwise. t may be 0 (x_0 itself)."""
+        alpha_bar = torch.cat([self.alpha_bar.new_ones(1), self.alpha_bar])
+        a = _at(alpha_bar, t + 1, x0)
+        return a * x0 + (1.0 - a) * self.p_pi
+
+    def step_rate(self, x_prev: Tensor, t: Tensor) -> Tensor:
+        """q(x_t = 1 | x_{t−1}) = x_{t−1}(1 − β_t) + p_π β_t. Paper: Table C.1."""
+        beta = _at(self.beta, t, x_prev)
+        return x_prev * (1.0 - beta) + self.p_pi * beta
+
+    def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
+        """x_t ~ q(x_t|x_0) from uniform ``noise`` on [0, 1)."""
+        return (noise < self.marginal_rate(x0, t)).to(x0.dtype)
+
+    def q_step(self, x_prev: Tensor, t: Tensor, noise: Tensor) -> Tensor:
+        """x_t ~ q(x_t|x_{t−1}) from uniform ``noise``; also the equilibrium reverse step."""
+        return (noise < self.step_rate(x_prev, t)).to(x_prev.dtype)
+
+    def q_posterior(self, x0: Tensor, xt: Tensor, t: Tensor) -> Tensor:
+        """q(x_{t−1} = 1 | x_t, x_0) by Bayes' rule, t ≥ 2. Paper: Eq. 14."""
+        prior_1 = self.marginal_rate(x0, t - 1)
+        beta = _at(self.beta, t, xt)
+        like_1 = xt * (1.0 - beta + self.p_pi * beta) + (1.0 - xt) * (1.0 - self.p_pi) * beta
+        like_0 = xt * self.p_pi * beta + (1.0 - xt) * (1.0 - self.p_pi * beta)
+        return prior_1 * like_1 / (prior_1 * like_1 + (1.0 - prior_1) * like_0)
+
+    def p_params(self, xt: Tensor, t: Tensor, z: Tensor) -> Tensor:
+        """The logit of f_b(x_t, t) = p(x_{t−1} = 1 | x_t), kept as a logit for stable logs.
+
+        f_b = sigmoid(z + logit(x_t(1 − β_t) + p_π β_t)): zero coefficients give the
+        equilibrium reverse of the forward step, T_π(x_{t−1}|x_t; β_t).
+        Paper: App. D.1.2 (the readout through a sigmoid). Deviation: the paper does not add the
+        forward kernel's logit; without it an untrained model flips bits at rate ~p_π at every
+        one of the T = 2000 steps (K ≈ −28,000 bits) and training crawls.
+        """
+        rate = self.step_rate(xt, t).clamp(_BETA_CLAMP, 1.0 - _BETA_CLAMP)
+        return z + torch.logit(rate)
+
+    @staticmethod
+    def p_sample(logit: Tensor, noise: Tensor) -> Tensor:
+        """x_{t−1} ~ Bernoulli(sigmoid(logit)) from uniform ``noise``."""
+        return (noise < torch.sigmoid(logit)).to(logit.dtype)
+
+    @staticmethod
+    def kl(q_rate: Tensor, p_logit: Tensor) -> Tensor:
+        """KL(Bernoulli(q) ‖ Bernoulli(sigmoid(p_logit))), summed over the last dimension."""
+        neg_entropy = torch.special.xlogy(q_rate, q_rate) + torch.special.xlogy(1 - q_rate, 1 - q_rate)
+        cross = q_rate * F.logsigmoid(p_logit) + (1 - q_rate) * F.logsigmoid(-p_logit)
+        return (neg_entropy - cross).sum(-1)
+
+    def entropy(self, x0: Tensor, t: Tensor) -> Tensor:
+        """H_q(X_t|X_0 = x_0), summed over bits (nats). Paper: Eq. 14."""
+        rate = self.marginal_rate(x0, t)
+        return -(torch.special.xlogy(rate, rate) + torch.special.xlogy(1 - rate, 1 - rate)).sum(-1)
+
+    def log_prior(self, x: Tensor) -> Tensor:
+        """log π(x) (nats): the null model's log-likelihood."""
+        return (x * math.log(self.p_pi) + (1 - x) * math.log(1 - self.p_pi)).sum(-1)
+
+    def expected_log_prior(self, x0: Tensor, t: Tensor) -> Tensor:
+        """E_{q(x_t|x_0)} log π(x_t) (nats). Paper: App. B.1 (−H_p(X_T))."""
+        return self.log_prior(self.marginal_rate(x0, t))
+
+    def prior_sample(self, shape: tuple[int, ...], generator: torch.Generator | None = None,
+                     device: torch.device | str = "cpu") -> Tensor:
+        """x_T ~ π = Bernoulli(p_π)."""
+        return (torch.rand(shape, generator=generator, device=device) < self.p_pi).float()
+
+    @staticmethod
+    def noise_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The auxiliary noise of one binomial step: uniform on [0, 1)."""
+        return torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)

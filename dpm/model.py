@@ -1,0 +1,75 @@
+"""A diffusion probabilistic model: a β schedule, a reverse network and the process joining them."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from dpm import config as cfg
+from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
+from dpm.nets import RBFNet, SigmoidMLP
+from dpm.schedules import make_schedule
+
+
+class DiffusionModel(nn.Module):
+    """Schedule + network; ``process()`` builds the forward process from the current β.
+
+    Args:
+        schedule: module returning β_1..β_T (fixed or learned).
+        net: module mapping (x_t, t) to a tuple of raw coefficients.
+        make_process: builds a GaussianDiffusion or BinomialDiffusion from β.
+    """
+
+    def __init__(self, schedule: nn.Module, net: nn.Module, make_process: Callable[[Tensor], object]):
+        super().__init__()
+        self.schedule = schedule
+        self.net = net
+        self.make_process = make_process
+
+    def process(self):
+        return self.make_process(self.schedule())
+
+    def reverse(self, process, xt: Tensor, t: Tensor):
+        """Parameters of p(x_{t−1}|x_t) (Table C.1)."""
+        return process.p_params(xt, t, *self.net(xt, t))
+
+
+def swiss_roll_model(c: cfg.SwissRollConfig, seed: int) -> DiffusionModel:
+    """Gaussian diffusion with the normalised RBF network of App. D.1.1."""
+    generator = torch.Generator().manual_seed(seed)
+    net = RBFNet(c.diffusion.n_steps, n_dims=2, n_hidden=c.net.n_hidden, generator=generator)
+    schedule = make_schedule(c.diffusion.schedule, c.diffusion.n_steps, c.diffusion.beta_1)
+    return DiffusionModel(schedule, net, GaussianDiffusion)
+
+
+def heartbeat_model(c: cfg.HeartbeatConfig, p_pi: float, seed: int) -> DiffusionModel:
+    """Binomial diffusion towards Bernoulli(p_π) with the sigmoid MLP of App. D.1.2."""
+    generator = torch.Generator().manual_seed(seed)
+    net = SigmoidMLP(c.diffusion.n_steps, c.data.n_bits, c.net.n_hidden, c.net.n_layers, generator)
+    schedule = make_schedule(c.diffusion.schedule, c.diffusion.n_steps, c.diffusion.beta_1)
+    return DiffusionModel(schedule, net, _BinomialFactory(p_pi))
+
+
+class _BinomialFactory:
+    """Picklable ``make_process`` for binomial diffusion with a given π rate."""
+
+    def __init__(self, p_pi: float):
+        self.p_pi = p_pi
+
+    def __call__(self, beta: Tensor) -> BinomialDiffusion:
+        return BinomialDiffusion(beta, self.p_pi)
+
+
+def build(name: str, config: cfg.Config, meta: dict) -> DiffusionModel:
+    """The model of dataset ``name`` from its params.yaml section and its data's ``meta``.
+
+    The network's initial weights come from the section's ``train.seed``.
+    """
+    section = getattr(config, name)
+    if name == "swiss_roll":
+        return swiss_roll_model(section, section.train.seed)
+    if name == "heartbeat":
+        return heartbeat_model(section, meta["p_pi"], section.train.seed)
+    raise ValueError(f"unknown dataset {name!r}")

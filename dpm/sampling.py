@@ -1,0 +1,37 @@
+"""Sampling the reverse process, for any model whose process has the common interface."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+from torch import Tensor
+
+from dpm.model import DiffusionModel
+
+
+@torch.no_grad()
+def reverse_trajectory(model: DiffusionModel, shape: tuple[int, ...], generator: torch.Generator | None = None,
+                       device: torch.device | str = "cpu") -> Iterator[tuple[int, Tensor]]:
+    """Yield (t, x_t) for t = T, T−1, …, 0 along one run of the reverse chain.
+
+    x_T ~ π; x_{t−1} ~ p(x_{t−1}|x_t) for t = T..2; x_0 ~ T_π(x_0|x_1; β_1), the last
+    step tied to the forward kernel. Paper: Eq. 5, App. B.2.
+    """
+    process = model.process()
+    x = process.prior_sample(shape, generator, device)
+    yield process.n_steps, x
+    for t in range(process.n_steps, 1, -1):
+        t_batch = torch.full(shape[:1], t, dtype=torch.long, device=device)
+        x = process.p_sample(model.reverse(process, x, t_batch), process.noise_like(x, generator))
+        yield t - 1, x
+    t_batch = torch.ones(shape[:1], dtype=torch.long, device=device)
+    yield 0, process.q_step(x, t_batch, process.noise_like(x, generator))
+
+
+def sample(model: DiffusionModel, shape: tuple[int, ...], generator: torch.Generator | None = None,
+           device: torch.device | str = "cpu") -> Tensor:
+    """x_0 ~ p(x_0): the end of ``reverse_trajectory``. Paper: Eq. 5."""
+    for _, x in reverse_trajectory(model, shape, generator, device):
+        pass
+    return x

@@ -1,0 +1,1 @@
+"""Pipeline stages: one thin module per stage of dvc.yaml (parse arguments, load, call dpm, write)."""

@@ -1,0 +1,44 @@
+"""Stage ``table1``: Table 1 as CSV and Markdown, our values beside the paper's.
+
+Usage: python -m pipeline.table1 OUT_CSV OUT_MD METRICS_JSON...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from dpm.atomic import atomic_path, atomic_write_text
+from dpm.paper import TABLE_1
+from pipeline import common
+
+COLUMNS = ["dataset", "profile", "K", "K_se", "K_minus_L_null", "L_null", "paper_K", "paper_K_minus_L_null",
+           "true_log_likelihood", "unit", "T", "beta_1", "n_holdout", "device", "git_commit"]
+
+
+def table(metrics: list[dict]) -> pd.DataFrame:
+    """One row per dataset, with the paper's K and K − L_null beside ours."""
+    rows = []
+    for m in metrics:
+        paper_k, paper_gain, _ = TABLE_1[m["dataset"]]
+        rows.append({**m, "paper_K": paper_k, "paper_K_minus_L_null": paper_gain})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def main(argv: list[str] | None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out_csv", type=Path)
+    parser.add_argument("out_md", type=Path)
+    parser.add_argument("metrics", type=Path, nargs="+")
+    args = parser.parse_args(argv)
+    frame = table([json.loads(path.read_text()) for path in args.metrics])
+    with atomic_path(args.out_csv) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.4g")
+    atomic_write_text(args.out_md, frame.to_markdown(index=False, floatfmt=".4g") + "\n")
+
+
+if __name__ == "__main__":
+    common.run(main)

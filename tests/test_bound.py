@@ -1,0 +1,83 @@
+"""The bound K (Eq. 14): exact where the reverse process is the forward kernel, never above the truth."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dpm import config as cfg
+from dpm.bound import bound_terms, to_bits
+from dpm.data import heartbeat
+from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
+from dpm.evaluate import Estimate, holdout_terms
+from dpm.model import DiffusionModel, heartbeat_model
+from dpm.schedules import FixedSchedule, LearnedSchedule
+
+
+class ConstantNet(torch.nn.Module):
+    """Raw coefficients c·1 for every input: c = 0 is the forward kernel."""
+
+    def __init__(self, n_outputs: int, value: float = 0.0):
+        super().__init__()
+        self.n_outputs, self.value = n_outputs, value
+
+    def forward(self, x, t):
+        return tuple(torch.full_like(x, self.value) for _ in range(self.n_outputs))
+
+
+def gaussian_model(schedule, value=0.0):
+    return DiffusionModel(schedule, ConstantNet(2, value), GaussianDiffusion)
+
+
+@pytest.mark.parametrize("schedule", [FixedSchedule(20, 0.01), LearnedSchedule(20, 0.01)])
+def test_forward_kernel_reverse_gives_k_equal_to_l_null_on_standard_normal_data(schedule):
+    x0 = torch.randn(2000, 3, generator=torch.Generator().manual_seed(0))
+    model = gaussian_model(schedule)
+    k = holdout_terms(model, x0, n_repeats=4, batch_size=500, seed=0).k
+    gain = Estimate.of(k - model.process().log_prior(x0))
+    assert abs(gain.mean_bits) < 4 * gain.se_bits + 1e-6
+    assert gain.se_bits < 0.03  # the check above has power
+
+
+def test_forward_kernel_reverse_gives_k_equal_to_l_null_for_binomial_diffusion():
+    model = DiffusionModel(FixedSchedule(50, 1 / 50), ConstantNet(1), lambda beta: BinomialDiffusion(beta, 0.2))
+    x0 = (torch.rand(2000, 10, generator=torch.Generator().manual_seed(0)) < 0.2).float()
+    k = holdout_terms(model, x0, n_repeats=2, batch_size=1000, seed=0).k
+    gain = Estimate.of(k - model.process().log_prior(x0))
+    assert abs(gain.mean_bits) < 4 * gain.se_bits + 1e-6
+
+
+def test_a_wrong_reverse_process_stays_below_the_true_log_likelihood():
+    x0 = torch.randn(2000, 2, generator=torch.Generator().manual_seed(1))
+    for value in (-1.0, 0.5):
+        model = gaussian_model(FixedSchedule(20, 0.01), value)
+        k = holdout_terms(model, x0, n_repeats=2, batch_size=1000, seed=0).k
+        truth = GaussianDiffusion.log_prior(x0)  # the data's own density
+        assert Estimate.of(k - truth).mean_bits < -0.1
+
+
+def test_heartbeat_k_of_an_untrained_model_is_below_the_true_log_likelihood():
+    c = cfg.HeartbeatConfig(
+        data=cfg.HeartbeatData(100, 500, 20, 5, 0), diffusion=cfg.DiffusionConfig(100, 0.01, "fixed"),
+        net=cfg.MLPConfig(20, 2), train=None, eval=None)
+    model = heartbeat_model(c, p_pi=0.2, seed=0)
+    x0 = torch.from_numpy(heartbeat.sample(500, 20, 5, np.random.default_rng(0)))
+    k = Estimate.of(holdout_terms(model, x0, n_repeats=1, batch_size=500, seed=0).k)
+    assert k.mean_bits + 4 * k.se_bits < to_bits(heartbeat.true_log_likelihood_nats(5))
+
+
+def test_monte_carlo_over_t_agrees_with_the_exact_sum():
+    x0 = torch.randn(4000, 2, generator=torch.Generator().manual_seed(2))
+    model = gaussian_model(FixedSchedule(20, 0.01), 0.3)
+    exact = Estimate.of(holdout_terms(model, x0, 2, 1000, seed=0).k)
+    mc = Estimate.of(holdout_terms(model, x0, 2, 1000, seed=1, n_t=1).k)
+    assert abs(exact.mean_bits - mc.mean_bits) < 4 * math.hypot(exact.se_bits, mc.se_bits)
+
+
+def test_learned_schedule_gets_gradients_through_frozen_noise():
+    schedule = LearnedSchedule(10, 0.01)
+    model = gaussian_model(schedule, 0.2)
+    x0 = torch.randn(64, 2, generator=torch.Generator().manual_seed(3))
+    (-bound_terms(model.process(), model.reverse, x0, torch.Generator().manual_seed(0)).k.mean()).backward()
+    assert schedule.logit_beta.grad is not None and schedule.logit_beta.grad.abs().sum() > 0
