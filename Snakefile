@@ -1,0 +1,97 @@
+"""Snakemake front-end for the DVC pipeline.
+
+``dvc.yaml`` is the ONE pipeline spec.  Nothing here names a stage or a path:
+one rule per DVC stage is generated from DVC's resolved stages by
+``pipeline/dvc_bridge.py``, so this file and ``dvc.yaml`` cannot drift.
+
+Usage (from the repository root):
+    snakemake --cores 4            # build every stage's outs (rule ``all``)
+    snakemake --cores 4 <out>      # build one output and what it needs
+    snakemake -n                   # what would run (agrees with dvc status)
+
+Needs ``.snakemake/`` and ``.snakemake_timestamp`` in ``.dvcignore``: Snakemake
+writes ``.snakemake_timestamp`` into directory outputs after each job, which
+DVC would otherwise report as a modification of that output.
+
+How staleness is decided:
+    DVC decides *whether* a stage is stale.  At parse time the bridge asks
+    ``dvc status`` and rewrites ``.snakemake/dpm-stage-state/<stage>`` (an
+    input of the stage's rule) for each changed stage -- new mtime AND new
+    content, since Snakemake >= 8 ignores a newer input whose checksum it
+    has already seen; up-to-date stages get an empty sentinel with mtime 0.
+    Snakemake then reruns exactly those stages plus, through mtimes,
+    everything downstream of them.  Source deps (not produced
+    by any stage) are ``ancient()``: their mtimes are ignored, DVC's content
+    hashes (via the sentinel) decide.  Params files are not inputs at all:
+    DVC tracks individual keys, so editing ``a.x`` only reruns stages that
+    use ``a.x``.  ``persist: true`` outs are not declared as outputs, since
+    Snakemake would delete them before the job (DVC checks them anyway).
+
+How a stage runs -- approach (a), ``dvc --wait-for-lock repro --single-item
+<stage>``, chosen over (b), "run the cmd in the shell, then
+``dvc --wait-for-lock commit --force <stage>``":
+    * It is just as parallel.  ``dvc repro`` does NOT hold the repository
+      lock for the whole run: DVC releases it while the stage command runs
+      (``unlocked_repo(cmd_run)`` in dvc/stage/run.py) and keeps only
+      per-path read/write locks.  Verified with dvc 3.67.1: two concurrent
+      ``dvc --wait-for-lock repro -s`` of independent 2 s stages take ~3 s,
+      and tests/test_dvc_bridge.py asserts that such stages overlap under
+      ``--cores 2``.  ``--wait-for-lock`` makes jobs queue for the short
+      locked phases (collect, hash, write dvc.lock) instead of failing.
+    * It runs the stage exactly as ``dvc repro`` would: DVC's shell (not
+      Snakemake's ``bash -euo pipefail``), the stage's ``wdir``,
+      ``DVC_ROOT``/``DVC_STAGE`` env vars, multi-line ``cmd`` lists, and no
+      brace-escaping of the cmd for Snakemake's ``str.format``.
+    * It keeps DVC's run-cache: Snakemake deletes a job's outputs before it
+      starts, so a rerun whose deps/params/cmd match an earlier run (e.g. an
+      upstream stage rebuilt identical data, or a param was set back) is
+      restored from ``.dvc/cache`` instead of recomputed (this also holds
+      for ``snakemake -R/-F``; use ``dvc repro -f`` to really recompute).
+      With (b) the command always runs, and ``commit --force`` records
+      whatever is in the workspace even if the command did something else.
+"""
+
+import sys
+
+sys.path.insert(0, workflow.basedir)
+
+from pipeline import dvc_bridge  # noqa: E402  (needs the sys.path entry)
+
+ROOT = workflow.basedir
+
+
+workdir: ROOT
+
+
+STAGES = dvc_bridge.load_stages(ROOT)
+# Only the main Snakemake process asks DVC; spawned job processes (cluster or
+# remote executors re-read this file) must not move sentinels mid-run.
+CHANGED = dvc_bridge.changed_stages(ROOT) if workflow.is_main_process else ()
+SENTINELS = dvc_bridge.sync_sentinels(ROOT, STAGES, CHANGED)
+
+
+rule all:
+    localrule: True
+    input:
+        [out for stage in STAGES for out in stage.rule_outs],
+
+
+for _stage in STAGES:
+    _upstream, _sources = dvc_bridge.rule_inputs(_stage, STAGES)
+
+    rule:
+        name:
+            _stage.rule_name
+        input:
+            _upstream,
+            [ancient(path) for path in _sources],
+            sentinel=SENTINELS[_stage.name],
+        output:
+            [
+                directory(path) if path in _stage.dir_outs else path
+                for path in _stage.rule_outs
+            ],
+        params:
+            stage=_stage.name,  # shell: is evaluated lazily; bind the name here
+        shell:
+            dvc_bridge.shell_command()

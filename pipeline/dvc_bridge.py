@@ -1,0 +1,344 @@
+"""Bridge that lets Snakemake execute the pipeline declared in ``dvc.yaml``.
+
+``dvc.yaml`` is the single pipeline specification.  The ``Snakefile`` at the
+repository root derives one rule per DVC stage from the helpers below, so the
+two tools can never drift apart:
+
+* :func:`load_stages` reads DVC's *resolved* stages (``${...}`` templating,
+  ``vars`` and ``foreach``/``matrix`` already expanded by DVC itself) and
+  turns each one into a small immutable :class:`StageSpec`.
+* :func:`changed_stages` asks DVC's own ``status`` which stages it would
+  rerun (changed params, deps, command, missing/modified outs, new stages).
+* :func:`sync_sentinels` turns that answer into file mtimes that Snakemake
+  understands: every stage gets a sentinel file under
+  ``.snakemake/dpm-stage-state/`` that is an input of its rule.  The
+  sentinel of a changed stage is touched to *now* (forcing a rerun); a new
+  sentinel of an up-to-date stage is created with mtime 0 (epoch), so it
+  never forces anything.  Downstream stages rerun through Snakemake's normal
+  mtime propagation.
+* :func:`rule_inputs` and :func:`shell_command` provide the remaining pieces
+  of each generated rule.
+
+Only DVC decides *whether* a stage is stale; Snakemake decides *when* (and in
+parallel with what) it runs, and every job runs the stage through
+``dvc repro --single-item`` so ``dvc.lock`` stays the record of what ran.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterable
+
+SENTINEL_DIR = Path(".snakemake") / "dpm-stage-state"
+"""Sentinel directory, relative to the repository root."""
+
+PROJECT_FILE = "dvc.yaml"
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One resolved DVC pipeline stage, reduced to what Snakemake needs.
+
+    All paths are POSIX paths relative to the repository root.
+
+    Attributes:
+        name: DVC address of the stage, usable as a ``dvc repro`` target
+            (``train``, ``train@us``, or ``sub/dvc.yaml:train`` for stages
+            declared in a nested ``dvc.yaml``).
+        cmd: The resolved command; multiple commands are newline-separated,
+            exactly as DVC treats them.
+        deps: Paths of the stage's file/directory dependencies (params files
+            excluded, they are tracked per key through ``params``).
+        outs: Paths of all outputs, including ``metrics`` and ``plots`` outs.
+        dir_outs: The subset of ``outs`` that are directories.
+        persist_outs: The subset of ``outs`` marked ``persist: true``.
+        params: Tracked parameter keys; keys from a file other than
+            ``params.yaml`` are written ``file:key``; a bare file name means
+            the whole file is tracked.
+    """
+
+    name: str
+    cmd: str
+    deps: tuple[str, ...]
+    outs: tuple[str, ...]
+    dir_outs: frozenset[str]
+    persist_outs: frozenset[str]
+    params: tuple[str, ...]
+
+    @property
+    def rule_outs(self) -> tuple[str, ...]:
+        """Outs to declare as Snakemake outputs: all but ``persist`` ones.
+
+        Snakemake deletes a job's outputs before running it (or, with
+        ``update()``, restores the old version if the job fails); both would
+        defeat DVC's ``persist`` (e.g. resume state of an interrupted run).
+        DVC still checks persistent outs through ``dvc status``.
+        """
+        return tuple(o for o in self.outs if o not in self.persist_outs)
+
+    @property
+    def rule_name(self) -> str:
+        """Snakemake-safe rule name (non-word characters become ``_``)."""
+        return re.sub(r"\W", "_", self.name)
+
+
+def load_stages(root: str | os.PathLike[str]) -> list[StageSpec]:
+    """Load DVC's resolved pipeline stages of the repository at ``root``.
+
+    Data sources tracked by ``.dvc`` files (``dvc add``/``dvc import``) have
+    no command and are therefore skipped: to Snakemake they are plain source
+    files.
+
+    Args:
+        root: Repository root (the directory containing ``.dvc/``).
+
+    Returns:
+        One :class:`StageSpec` per pipeline stage, in DVC's index order.
+
+    Raises:
+        ValueError: If two stage names map to the same Snakemake rule name.
+    """
+    from dvc.repo import Repo
+    from dvc.stage import PipelineStage
+
+    with Repo(os.fspath(root)) as repo:
+        root_dir = repo.root_dir
+        specs = [
+            _to_spec(stage, root_dir)
+            for stage in repo.index.stages
+            if isinstance(stage, PipelineStage)
+        ]
+    _check_unique_rule_names(specs)
+    return specs
+
+
+def _to_spec(stage, root_dir: str) -> StageSpec:
+    """Convert a DVC ``PipelineStage`` into a :class:`StageSpec`."""
+    from dvc.dependency.param import ParamsDependency
+
+    plain_deps = [d for d in stage.deps if not isinstance(d, ParamsDependency)]
+    outs = [(_repo_path(out, root_dir), out) for out in stage.outs]
+    cmd = stage.cmd if isinstance(stage.cmd, str) else "\n".join(stage.cmd)
+    return StageSpec(
+        name=_address(stage),
+        cmd=cmd,
+        deps=tuple(_repo_path(dep, root_dir) for dep in plain_deps),
+        outs=tuple(path for path, _ in outs),
+        dir_outs=frozenset(path for path, out in outs if _is_dir_out(out)),
+        persist_outs=frozenset(path for path, out in outs if out.persist),
+        params=tuple(_param_keys(stage.params)),
+    )
+
+
+def _address(stage) -> str:
+    """Return the stage's DVC address relative to the repository root.
+
+    DVC's own ``stage.addressing`` is relative to the *current* directory,
+    which is why it is recomputed here from ``path_in_repo``.
+    """
+    dvcfile = Path(stage.path_in_repo).as_posix()
+    if dvcfile == PROJECT_FILE:
+        return stage.name
+    return f"{dvcfile}:{stage.name}"
+
+
+def _repo_path(item, root_dir: str) -> str:
+    """Return a dep/out path relative to ``root_dir`` (POSIX), or as declared.
+
+    Non-local items (``s3://``, ``http://`` ...) and paths outside the
+    repository are returned as DVC stores them.
+    """
+    if item.protocol != "local":
+        return item.def_path
+    rel = os.path.relpath(item.fs_path, root_dir)
+    if rel.startswith(os.pardir):
+        return item.fs_path
+    return Path(rel).as_posix()
+
+
+def _is_dir_out(out) -> bool:
+    """Decide whether an output is a directory (for Snakemake ``directory()``).
+
+    The first available source of truth wins: the workspace (the out exists),
+    ``dvc.lock`` (DVC recorded a ``.dir`` hash), a trailing ``/`` in
+    ``dvc.yaml``, and finally the name: an out without a file suffix (e.g.
+    ``data/prepared``) is assumed to be a directory, one with a suffix (e.g.
+    ``model.pt``) a file.  A wrong guess is reported by Snakemake after the
+    job (``ImproperOutputException``); add a suffix or a trailing ``/``.
+    """
+    if out.protocol != "local":
+        return False
+    if os.path.exists(out.fs_path):
+        return os.path.isdir(out.fs_path)
+    if out.hash_info and out.hash_info.isdir:
+        return True
+    if out.def_path.endswith(("/", os.sep)):
+        return True
+    return not PurePosixPath(out.def_path).suffix
+
+
+def _param_keys(params_deps: Iterable) -> Iterable[str]:
+    """Yield tracked parameter keys, prefixed with the file if not default."""
+    for dep in params_deps:
+        file = Path(dep.def_path).as_posix()
+        if not dep.params:
+            yield file
+        prefix = "" if file == dep.DEFAULT_PARAMS_FILE else f"{file}:"
+        for key in dep.params:
+            yield f"{prefix}{key}"
+
+
+def _check_unique_rule_names(specs: list[StageSpec]) -> None:
+    """Raise ``ValueError`` if two stages share a Snakemake rule name."""
+    seen: dict[str, str] = {}
+    for spec in specs:
+        other = seen.setdefault(spec.rule_name, spec.name)
+        if other != spec.name:
+            raise ValueError(
+                f"DVC stages {other!r} and {spec.name!r} both map to the "
+                f"Snakemake rule name {spec.rule_name!r}; rename one of them."
+            )
+
+
+def changed_stages(root: str | os.PathLike[str]) -> frozenset[str]:
+    """Return the names of the stages that DVC would rerun.
+
+    Uses DVC's own ``status`` (``dvc status``): a stage is reported when its
+    command, params or deps changed, its outs are missing or modified, it is
+    new (no ``dvc.lock`` entry yet) or it is ``always_changed``.  Stages that
+    are stale only because an upstream stage has not run yet are *not*
+    reported; Snakemake handles those through mtimes.
+
+    Args:
+        root: Repository root.
+
+    Returns:
+        Stage names as in :attr:`StageSpec.name`.
+    """
+    from dvc.repo import Repo
+    from dvc.stage import PipelineStage
+
+    with Repo(os.fspath(root)) as repo:
+        status = repo.status()
+        return frozenset(
+            _address(stage)
+            for stage in repo.index.stages
+            if isinstance(stage, PipelineStage) and stage.addressing in status
+        )
+
+
+def sentinel_path(root: str | os.PathLike[str], stage: StageSpec) -> Path:
+    """Return the sentinel file of ``stage`` (named after its rule name).
+
+    Args:
+        root: Repository root.
+        stage: The stage.
+
+    Returns:
+        ``<root>/.snakemake/dpm-stage-state/<rule name>``.
+    """
+    return Path(root) / SENTINEL_DIR / stage.rule_name
+
+
+def sync_sentinels(
+    root: str | os.PathLike[str],
+    stages: Iterable[StageSpec],
+    changed: Iterable[str],
+) -> dict[str, str]:
+    """Create/touch each stage's sentinel according to DVC's verdict.
+
+    A changed stage's sentinel gets the current mtime, so it is newer than
+    the stage's outputs and Snakemake reruns the stage.  Its content changes
+    too (a nanosecond timestamp): Snakemake >= 8 ignores an input that is
+    newer than the outputs if its checksum equals the one recorded at the
+    last run, so touching alone is not enough.  A missing sentinel of an
+    up-to-date stage is created empty with mtime 0 so it never forces a
+    rerun.  Existing sentinels of up-to-date stages are left alone.
+
+    Args:
+        root: Repository root.
+        stages: All stages, as returned by :func:`load_stages`.
+        changed: Names of changed stages, see :func:`changed_stages`.
+
+    Returns:
+        Mapping of stage name to sentinel path relative to ``root``.
+    """
+    changed = set(changed)
+    paths = {}
+    for stage in stages:
+        path = sentinel_path(root, stage)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if stage.name in changed:
+            path.write_text(f"dvc status reported a change at {time.time_ns()}\n")
+        elif not path.exists():
+            path.touch()
+            os.utime(path, (0, 0))
+        paths[stage.name] = path.relative_to(root).as_posix()
+    return paths
+
+
+def rule_inputs(
+    stage: StageSpec, stages: Iterable[StageSpec]
+) -> tuple[list[str], list[str]]:
+    """Split a stage's deps into upstream outputs and source files.
+
+    A dep that equals, lies inside, or contains rule outputs of other stages
+    (:attr:`StageSpec.rule_outs`) is replaced by those outputs, so Snakemake
+    links the rules like DVC's DAG.  Remaining deps are source files (or
+    ``persist`` outs of other stages, which must then already exist); the
+    Snakefile marks them ``ancient()`` because DVC's content hashes (via the
+    sentinel), not mtimes, decide whether they changed.
+
+    Args:
+        stage: The stage whose inputs are wanted.
+        stages: All stages of the pipeline.
+
+    Returns:
+        ``(upstream_outs, source_deps)``, both without duplicates.
+    """
+    others = [o for s in stages if s.name != stage.name for o in s.rule_outs]
+    upstream: dict[str, None] = {}
+    sources: dict[str, None] = {}
+    for dep in stage.deps:
+        if "://" in dep:  # remote dep: DVC checks it, Snakemake cannot
+            continue
+        producers = [out for out in others if _overlaps(dep, out)]
+        target = upstream if producers else sources
+        target.update(dict.fromkeys(producers or [dep]))
+    return list(upstream), list(sources)
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """Return True if POSIX paths ``a`` and ``b`` are equal or nested."""
+    a, b = a.rstrip("/"), b.rstrip("/")
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def shell_command() -> str:
+    """Return the Snakemake ``shell:`` template that runs a stage via DVC.
+
+    The stage is taken from the rule's ``params.stage``.  It must not be
+    baked into the string: Snakemake evaluates a ``shell:`` expression
+    lazily, inside the job, so a loop variable would already point at the
+    last stage by then (``params`` are evaluated when the rule is created).
+
+    ``dvc repro --single-item`` runs just this stage (Snakemake already
+    ordered its upstream stages) with DVC's own shell, working directory,
+    environment and run-cache, and records the result in ``dvc.lock``.
+    ``--wait-for-lock`` makes concurrent jobs queue for DVC's repository
+    lock instead of failing; DVC releases that lock while the stage command
+    runs, so independent stages execute in parallel.  DVC is started with
+    the interpreter running Snakemake, so no ``dvc`` on ``PATH`` is needed.
+
+    Returns:
+        A command template for Snakemake's ``shell:`` directive.
+    """
+    python = shlex.quote(sys.executable).replace("{", "{{").replace("}", "}}")
+    repro = "-m dvc --wait-for-lock repro --single-item {params.stage:q}"
+    return f"{python} {repro}"

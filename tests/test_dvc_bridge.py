@@ -1,0 +1,221 @@
+"""End-to-end tests of the DVC -> Snakemake bridge (Snakefile + dvc_bridge).
+
+Every test builds a tiny throw-away DVC project in ``tmp_path``::
+
+    params a.x, seed.txt -> a1 (a1.txt) -> a2 (directory a2/) --\\
+                                                                  join
+    params b.y ------------> b1 (b1.txt) -> b2 (b2.txt) ----------/
+
+copies the repository's ``Snakefile`` and ``pipeline/dvc_bridge.py`` into it
+and drives ``dvc`` and ``snakemake`` as subprocesses from the interpreter's
+own bin directory, so the tests also work inside CI's virtualenv.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BIN_DIR = Path(sys.executable).parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from pipeline import dvc_bridge  # noqa: E402
+
+PARALLEL_PAUSE_S = 2  # a1/b1 sleep time when checking that they overlap
+RERUN_ON_A_X = {"a1", "a2", "join"}  # chain a and the join, never chain b
+OUTS = {"a1": "a1.txt", "a2": "a2", "b1": "b1.txt", "b2": "b2.txt",
+        "join": "join.json"}
+
+
+def _first_step(name: str, key: str) -> dict:
+    """Stage reading param ``key`` into ``<name>.txt`` (and timing info)."""
+    group, leaf = key.split(".")
+    code = (
+        "import time, yaml; t = time.time(); time.sleep(${pause}); "
+        f"v = yaml.safe_load(open('params.yaml'))['{group}']['{leaf}']; "
+        f"open('{name}.txt', 'w').write(str(v)); "
+        f"open('{name}.time', 'w').write('%s %s' % (t, time.time()))"
+    )
+    return {"cmd": f'python -c "{code}"', "params": [key],
+            "outs": [f"{name}.txt"]}
+
+
+def _pipeline(pause: float) -> dict:
+    """The dvc.yaml of the test project (templated with ``vars``)."""
+    a2 = ("import os; os.makedirs('a2', exist_ok=True); "
+          "open('a2/v.txt', 'w').write(open('a1.txt').read() + '!')")
+    b2 = "open('b2.txt', 'w').write(open('b1.txt').read() + '?')"
+    join = ("import json; json.dump(dict(v=open('a2/v.txt').read() "
+            "+ open('b2.txt').read()), open('join.json', 'w'))")
+    return {"vars": [{"pause": pause}], "stages": {
+        "a1": {**_first_step("a1", "a.x"), "deps": ["seed.txt"]},
+        "a2": {"cmd": f'python -c "{a2}"', "deps": ["a1.txt"], "outs": ["a2"]},
+        "b1": _first_step("b1", "b.y"),
+        "b2": {"cmd": f'python -c "{b2}"', "deps": ["b1.txt"],
+               "outs": ["b2.txt"]},
+        "join": {"cmd": f'python -c "{join}"', "deps": ["a2/v.txt", "b2.txt"],
+                 "metrics": ["join.json"]},
+    }}
+
+
+def run(project: Path, tool: str, *args: str) -> str:
+    """Run ``tool`` (git, dvc, snakemake) in ``project``; return its output.
+
+    Fails the test, showing the output, if the command fails.
+    """
+    exe = shutil.which("git") if tool == "git" else str(BIN_DIR / tool)
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1",
+           "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run([exe, *args], cwd=project, env=env, text=True,
+                          capture_output=True, timeout=120, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{tool} {' '.join(args)} failed:\n{output}"
+    return output
+
+
+def make_project(tmp_path: Path, pause: float = 0) -> Path:
+    """Create a git + DVC project with the pipeline, Snakefile and bridge.
+
+    Args:
+        tmp_path: Empty directory to create the project in.
+        pause: Seconds that stages a1 and b1 sleep.
+
+    Returns:
+        ``tmp_path``.
+    """
+    run(tmp_path, "git", "init", "-q")
+    run(tmp_path, "dvc", "init", "-q")
+    run(tmp_path, "dvc", "config", "core.check_update", "false")
+    (tmp_path / ".dvcignore").write_text(".snakemake/\n.snakemake_timestamp\n")
+    (tmp_path / ".gitignore").write_text(".snakemake/\n*.time\n")
+    write_params(tmp_path, x=1, y=2)
+    (tmp_path / "seed.txt").write_text("source data\n")
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(_pipeline(pause)))
+    shutil.copy(REPO_ROOT / "Snakefile", tmp_path / "Snakefile")
+    (tmp_path / "pipeline").mkdir()
+    shutil.copy(REPO_ROOT / "pipeline" / "dvc_bridge.py", tmp_path / "pipeline")
+    return tmp_path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A fresh project whose stages do not sleep."""
+    return make_project(tmp_path)
+
+
+def write_params(project: Path, x: int, y: int) -> None:
+    """Write ``params.yaml`` with ``a.x`` and ``b.y``."""
+    params = {"a": {"x": x}, "b": {"y": y}}
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def dvc_status(project: Path) -> dict:
+    """``dvc status --json`` as a dict (empty when everything is clean)."""
+    return json.loads(run(project, "dvc", "status", "--json"))
+
+
+def planned_jobs(project: Path) -> set[str]:
+    """Stage rules that ``snakemake -n`` would run (``all`` excluded)."""
+    out = run(project, "snakemake", "-n", "--cores", "1")
+    return set(re.findall(r"^(?:local)?rule (\w+):", out, re.M)) - {"all"}
+
+
+def out_mtimes(project: Path) -> dict[str, int]:
+    """mtime (ns) of each stage's output file (a2's file inside its dir)."""
+    paths = {**OUTS, "a2": "a2/v.txt"}
+    return {s: (project / p).stat().st_mtime_ns for s, p in paths.items()}
+
+
+def interval(project: Path, stage: str) -> tuple[float, float]:
+    """(start, end) wall-clock time of a stage's command."""
+    start, end = (project / f"{stage}.time").read_text().split()
+    return float(start), float(end)
+
+
+def test_load_stages_resolves_dvc_yaml(project: Path) -> None:
+    """The bridge sees DVC's resolved stages, independent of the cwd."""
+    stages = {s.name: s for s in dvc_bridge.load_stages(project)}
+
+    assert list(stages) == ["a1", "a2", "b1", "b2", "join"]
+    assert "time.sleep(0)" in stages["a1"].cmd  # ${pause} was resolved
+    assert stages["a1"].params == ("a.x",)
+    assert stages["join"].deps == ("a2/v.txt", "b2.txt")
+    assert stages["join"].outs == ("join.json",)  # metrics outs included
+    assert stages["a2"].dir_outs == frozenset({"a2"})
+    assert dvc_bridge.rule_inputs(stages["join"], stages.values()) == (
+        ["a2", "b2.txt"], [])
+    assert dvc_bridge.rule_inputs(stages["a1"], stages.values()) == (
+        [], ["seed.txt"])
+
+
+def test_persist_outs_are_not_snakemake_outputs() -> None:
+    """Snakemake must not own (and delete) ``persist: true`` outs."""
+    def spec(name, deps=(), outs=(), persist=()):
+        return dvc_bridge.StageSpec(name, "true", tuple(deps), tuple(outs),
+                                    frozenset(), frozenset(persist), ())
+    train = spec("train@x", outs=["m.pt", "ckpt"], persist=["ckpt"])
+    report = spec("report", deps=["m.pt", "ckpt/last"])
+
+    assert train.rule_outs == ("m.pt",)
+    assert train.rule_name == "train_x"
+    assert dvc_bridge.rule_inputs(report, [train, report]) == (
+        ["m.pt"], ["ckpt/last"])
+
+
+def test_snakemake_builds_all_and_dvc_agrees(tmp_path: Path) -> None:
+    """(i) snakemake builds the final target in parallel; dvc is clean."""
+    project = make_project(tmp_path, pause=PARALLEL_PAUSE_S)
+    run(project, "snakemake", "--cores", "2", "join.json")
+
+    assert json.loads((project / "join.json").read_text()) == {"v": "1!2?"}
+    assert dvc_status(project) == {}
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    assert set(lock["stages"]) == set(OUTS)
+    assert "Running stage" not in run(project, "dvc", "repro", "--dry")
+    (a_start, a_end), (b_start, b_end) = (interval(project, s)
+                                          for s in ("a1", "b1"))
+    assert a_start < b_end and b_start < a_end, "a1 and b1 did not overlap"
+
+
+def test_dvc_repro_then_snakemake_has_nothing_to_do(project: Path) -> None:
+    """(ii) after a plain ``dvc repro`` Snakemake plans no job."""
+    run(project, "dvc", "repro")
+
+    assert planned_jobs(project) == set()
+    sentinels = project / dvc_bridge.SENTINEL_DIR
+    assert {p.stat().st_mtime for p in sentinels.iterdir()} == {0}
+
+    os.utime(project / "seed.txt")  # newer, same content: DVC does not care
+    assert dvc_status(project) == {}
+    assert planned_jobs(project) == set()
+
+
+def test_param_change_reruns_only_its_chain(project: Path) -> None:
+    """(iii) changing a.x reruns chain a and join, never chain b."""
+    run(project, "snakemake", "--cores", "2")
+    before = out_mtimes(project)
+
+    write_params(project, x=5, y=2)
+    assert set(dvc_status(project)) == {"a1"}  # DVC: the stage using a.x
+    assert planned_jobs(project) == RERUN_ON_A_X
+    run(project, "snakemake", "--cores", "2")
+
+    after = out_mtimes(project)
+    assert {s for s in OUTS if after[s] != before[s]} == RERUN_ON_A_X
+    assert json.loads((project / "join.json").read_text()) == {"v": "5!2?"}
+    assert dvc_status(project) == {}
+
+    write_params(project, x=6, y=2)
+    repro = run(project, "dvc", "repro")
+    ran = set(re.findall(r"Running stage '(\w+)'", repro))
+    assert ran == RERUN_ON_A_X
+    assert planned_jobs(project) == set()
