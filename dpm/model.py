@@ -62,6 +62,13 @@ class _BinomialFactory:
         return BinomialDiffusion(beta, self.p_pi)
 
 
+def load(model: DiffusionModel, path) -> DiffusionModel:
+    """Load the parameters saved at ``path`` (by the train stage) into ``model``, built from the
+    same configuration."""
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
+    return model
+
+
 def build(name: str, config: cfg.Config, meta: dict) -> DiffusionModel:
     """The model of dataset ``name`` from its params.yaml section and its data's ``meta``.
 

@@ -166,9 +166,3 @@ def _resume(run, model, optimiser, lr_schedule, generator) -> dict:
     lr_schedule.load_state_dict(saved["lr_schedule"])
     generator.set_state(saved["generator"])
     return {key: saved[key] for key in ("iteration", "seconds", "history")}
-
-
-def load_model(model: DiffusionModel, checkpoint: Path) -> DiffusionModel:
-    """Load a checkpoint's parameters into ``model`` (built from the same configuration)."""
-    model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["model"])
-    return model

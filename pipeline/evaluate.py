@@ -13,7 +13,6 @@ import torch
 from dpm import datasets, device as devices, model as models
 from dpm.bound import to_bits
 from dpm.evaluate import Estimate, holdout_terms
-from dpm.train import load_model
 from pipeline import common
 
 
@@ -27,7 +26,7 @@ def main(argv: list[str] | None) -> None:
     device = devices.resolve(config.device)
     section = getattr(config, args.dataset)
     split = datasets.load(args.data_dir)
-    model = load_model(models.build(args.dataset, config, split.meta), args.model_file).to(device)
+    model = models.load(models.build(args.dataset, config, split.meta), args.model_file).to(device)
     x = torch.from_numpy(split.holdout).to(device)
     c = section.eval
     exact = holdout_terms(model, x, c.n_repeats, c.batch_size, c.seed)

@@ -14,7 +14,6 @@ import torch
 from dpm import datasets, figures, model as models
 from dpm.atomic import atomic_path
 from dpm.sampling import reverse_trajectory
-from dpm.train import load_model
 from pipeline import common
 
 DATASET = {"figure1": "swiss_roll", "figure2": "heartbeat"}
@@ -29,7 +28,7 @@ def main(argv: list[str] | None) -> None:
     config = common.load_config()
     dataset = DATASET[args.figure]
     split = datasets.load(args.data_dir)
-    model = load_model(models.build(dataset, config, split.meta), args.model_file)
+    model = models.load(models.build(dataset, config, split.meta), args.model_file)
     c = getattr(config, dataset).eval
     title = f"{dataset} ({config.profile} profile)"
     draw = figure1 if args.figure == "figure1" else figure2

@@ -13,7 +13,7 @@ from scipy import integrate, stats
 from dpm.data import swiss_roll
 from dpm.data.scaling import Scaling
 
-SMALL_NOISE = 0.0227  # the calibrated noise: sharp ridges, the hard case for the quadrature
+SMALL_NOISE = 0.0226  # the calibrated noise: sharp ridges, the hard case for the quadrature
 BROAD_NOISE = 0.5  # broad enough that a 2-D grid resolves the density cheaply
 CELL = 0.2  # 2-D grid cell for BROAD_NOISE, raw units; 2.5 cells per noise std
 
@@ -70,10 +70,18 @@ def test_log_density_matches_adaptive_quadrature(noise):
         swiss_roll.sample(6, noise, np.random.default_rng(1)),
         ends,  # the integrand is cut off at its peak here
         ends + noise * np.array([[1.3, 0.2], [0.3, -0.7]]),
-        [[0.0, 0.0], [3.0, -1.0], [-9.0, 2.0], [20.0, 20.0]],  # centre, between arms, far
+        [[0.0, 0.0], [-2.5, 0.05], [3.0, -1.0], [-9.0, 2.0], [20.0, 20.0]],  # inside, far
     ])
     expected = np.array([_quad_log_density(point, noise) for point in x])
-    np.testing.assert_allclose(swiss_roll.log_density(x, noise), expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(swiss_roll.log_density(x, noise), expected, rtol=0, atol=1e-7)
+
+
+def test_log_density_does_not_depend_on_chunking():
+    x = swiss_roll.sample(300, SMALL_NOISE, np.random.default_rng(7))
+    np.testing.assert_allclose(  # one interval per chunk: each on its own (finer) nodes
+        swiss_roll.log_density(x, SMALL_NOISE, max_chunk_elements=1),
+        swiss_roll.log_density(x, SMALL_NOISE), rtol=0, atol=1e-7,
+    )
 
 
 def test_log_density_integrates_to_one(broad_grid):

@@ -1,0 +1,117 @@
+"""The whole pipeline on the smoke profile, through Snakemake and DVC, in a temporary copy of the project."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import dvc_bridge
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def tool(name: str) -> str:
+    return str(BIN / name) if (BIN / name).exists() else name
+
+
+def run(folder: Path, *command: str) -> str:
+    result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def copy_project(folder: Path) -> Path:
+    """The tracked files (as a clean clone has them), the smoke profile, a fresh git repository."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file() and not name.startswith("results/"):
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, folder / name)
+    set_param(folder, "profile", "smoke")
+    run(folder, "git", "init", "-q")
+    run(folder, "git", "-c", "user.email=ci@dpm", "-c", "user.name=ci", "commit", "-qm", "copy", "--allow-empty")
+    return folder
+
+
+def set_param(folder: Path, key: str, value) -> None:
+    """Change one value with the same tool a user has: `dvc exp run -S` rewrites params.yaml like this."""
+    path = folder / "params.yaml"
+    data = yaml.safe_load(path.read_text())
+    *parents, leaf = key.split(".")
+    node = data
+    for part in parents:
+        node = node[part]
+    node[leaf] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def changed(folder: Path) -> set[str]:
+    return set(json.loads(run(folder, tool("dvc"), "status", "--json")))
+
+
+def stages_run(log: str) -> set[str]:
+    return {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    folder = copy_project(tmp_path_factory.mktemp("project"))
+    run(folder, tool("snakemake"), "--cores", "2", "results/table1.csv")
+    return folder
+
+
+def test_snakemake_builds_table1_and_dvc_agrees(project):
+    table = (project / "results/table1.csv").read_text().splitlines()
+    assert table[0].startswith("dataset,profile,K,K_se,K_minus_L_null,L_null,paper_K")
+    assert [row.split(",")[0] for row in table[1:]] == ["swiss_roll", "heartbeat"]
+    assert all(",smoke," in row for row in table[1:])
+    assert (project / "results/table1.md").exists()
+    assert list((project / "runs/swiss_roll").glob("events.out.tfevents.*"))
+    assert changed(project) == {"figure1", "figure2"}  # not asked for yet
+
+
+def test_dvc_repro_then_runs_only_what_snakemake_did_not(project):
+    assert stages_run(run(project, tool("dvc"), "repro")) == {"figure1", "figure2"}
+    assert (project / "results/figure1.png").stat().st_size > 10_000
+    assert changed(project) == set()
+    assert "Nothing to be done" in run(project, tool("snakemake"), "--cores", "1", "-n")
+
+
+def test_a_swiss_roll_parameter_reruns_only_the_swiss_roll_stages(project):
+    heartbeat_model = (project / "models/heartbeat.pt").stat().st_mtime_ns
+    set_param(project, "swiss_roll.train.learning_rate", 0.02)
+    assert changed(project) == {"train@swiss_roll"}
+    plan = run(project, tool("snakemake"), "--cores", "1", "-n")
+    planned = {line.split()[1].rstrip(":") for line in plan.splitlines() if line.startswith("rule ")}
+    assert planned == {"train_swiss_roll", "evaluate_swiss_roll", "figure1", "table1"}
+    log = run(project, tool("dvc"), "repro")
+    assert stages_run(log) == {"train@swiss_roll", "evaluate@swiss_roll", "figure1", "table1"}
+    assert (project / "models/heartbeat.pt").stat().st_mtime_ns == heartbeat_model
+    set_param(project, "swiss_roll.train.learning_rate", 0.03)
+    run(project, tool("snakemake"), "--cores", "2", "results/table1.csv", "results/figure1.png")
+    assert (project / "models/heartbeat.pt").stat().st_mtime_ns == heartbeat_model
+    assert changed(project) == set()
+
+
+def test_every_stage_depends_on_the_project_modules_it_imports():
+    """dvc.yaml's deps must name every dpm/ and pipeline/ file a stage's module imports."""
+    imports = {}
+    for stage in dvc_bridge.load_stages(ROOT):
+        module = stage.cmd.split()[2]  # python -m <module> ...
+        if module not in imports:
+            imports[module] = _project_files_imported_by(module)
+        missing = {f for f in imports[module] if not any(f == d or f.startswith(d + "/") for d in stage.deps)}
+        assert not missing, f"stage {stage.name} imports {sorted(missing)} but dvc.yaml does not list them"
+
+
+def _project_files_imported_by(module: str) -> set[str]:
+    code = f"import sys, {module}; print(*(getattr(m, '__file__', None) for m in list(sys.modules.values())))"
+    files = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()
+    return {Path(f).relative_to(ROOT).as_posix() for f in files
+            if Path(f).is_absolute() and Path(f).is_relative_to(ROOT) and not f.endswith("__init__.py")}
