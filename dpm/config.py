@@ -63,6 +63,7 @@ class DiffusionConfig:
 class RBFConfig:
     """Normalised radial-basis-function network (Paper: App. D.1.1)."""
     n_hidden: int = _range(1)
+    local_linear: bool = _range()
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,8 @@ def _check(value: Any, kind: type, meta: typing.Mapping, path: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
         value = float(value)
+    if kind is bool and not isinstance(value, bool):
+        raise ConfigError(f"{path}: expected true or false, got {value!r}")
     if kind is str and not isinstance(value, str):
         raise ConfigError(f"{path}: expected a string, got {value!r}")
     if meta.get("choices") and value not in meta["choices"]:

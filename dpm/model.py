@@ -39,7 +39,8 @@ class DiffusionModel(nn.Module):
 def swiss_roll_model(c: cfg.SwissRollConfig, seed: int) -> DiffusionModel:
     """Gaussian diffusion with the normalised RBF network of App. D.1.1."""
     generator = torch.Generator().manual_seed(seed)
-    net = RBFNet(c.diffusion.n_steps, n_dims=2, n_hidden=c.net.n_hidden, generator=generator)
+    net = RBFNet(c.diffusion.n_steps, n_dims=2, n_hidden=c.net.n_hidden, local_linear=c.net.local_linear,
+                 generator=generator)
     schedule = make_schedule(c.diffusion.schedule, c.diffusion.n_steps, c.diffusion.beta_1)
     return DiffusionModel(schedule, net, GaussianDiffusion)
 

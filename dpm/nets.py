@@ -56,23 +56,33 @@ class NormalisedRBF(nn.Module):
 
 
 class RBFNet(nn.Module):
-    """f_μ and f_Σ coefficients for 2-D data from one shared normalised RBF layer.
+    """f_μ and f_Σ coefficients for low-dimensional data from one shared normalised RBF layer.
 
     Paper: App. D.1.1: weights shared across time steps and across both functions, a readout
     per time step for each function.
+    Deviation (``local_linear``): each unit's readout may be a local linear model
+    a_k(t) + B_k(t)·x rather than a constant a_k(t) (the "normalised RBF network with local
+    linear models" of Jones et al.), so that a few units can pull points onto a thin manifold;
+    with constants the output is piecewise constant in x and cannot resolve a roll much thinner
+    than the spacing of its units.
 
     Returns:
         (z_μ, z_Σ), each shaped like x.
     """
 
-    def __init__(self, n_steps: int, n_dims: int, n_hidden: int, generator: torch.Generator | None = None):
+    def __init__(self, n_steps: int, n_dims: int, n_hidden: int, local_linear: bool = False,
+                 generator: torch.Generator | None = None):
         super().__init__()
+        self.local_linear = local_linear
         self.rbf = NormalisedRBF(n_dims, n_hidden, generator)
-        self.readout_mu = TimeReadout(n_steps, n_hidden, n_dims, generator=generator)
-        self.readout_sigma = TimeReadout(n_steps, n_hidden, n_dims, generator=generator)
+        n_features = n_hidden * (1 + n_dims) if local_linear else n_hidden
+        self.readout_mu = TimeReadout(n_steps, n_features, n_dims, generator=generator)
+        self.readout_sigma = TimeReadout(n_steps, n_features, n_dims, generator=generator)
 
     def forward(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
-        h = self.rbf(x)
+        h = self.rbf(x)  # (..., n_hidden)
+        if self.local_linear:
+            h = torch.cat([h, (h.unsqueeze(-1) * x.unsqueeze(-2)).flatten(-2)], dim=-1)
         return self.readout_mu(h, t), self.readout_sigma(h, t)
 
 

@@ -1,6 +1,8 @@
 """Stage ``table1``: Table 1 as CSV and Markdown, our values beside the paper's.
 
-Usage: python -m pipeline.table1 OUT_CSV OUT_MD METRICS_JSON...
+Usage: python -m pipeline.table1 OUT_CSV OUT_MD --metrics METRICS_JSON... --figures PNG...
+
+The Markdown copy is the report of a run: the table, then the figures it links to.
 """
 
 from __future__ import annotations
@@ -32,12 +34,15 @@ def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out_csv", type=Path)
     parser.add_argument("out_md", type=Path)
-    parser.add_argument("metrics", type=Path, nargs="+")
+    parser.add_argument("--metrics", type=Path, nargs="+", required=True)
+    parser.add_argument("--figures", type=Path, nargs="*", default=[])
     args = parser.parse_args(argv)
     frame = table([json.loads(path.read_text()) for path in args.metrics])
     with atomic_path(args.out_csv) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.4g")
-    atomic_write_text(args.out_md, frame.to_markdown(index=False, floatfmt=".4g") + "\n")
+    links = [f"![{path.stem}]({path.relative_to(args.out_md.parent).as_posix()})" for path in args.figures]
+    report = "\n\n".join(["# Table 1", frame.to_markdown(index=False, floatfmt=".4g"), *links])
+    atomic_write_text(args.out_md, report + "\n")
 
 
 if __name__ == "__main__":
