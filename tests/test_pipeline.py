@@ -117,5 +117,5 @@ def _project_files_imported_by(module: str) -> set[str]:
     code = f"import sys, {module}; print(*(getattr(m, '__file__', None) for m in list(sys.modules.values())))"
     files = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                            check=True).stdout.split()
-    return {Path(f).relative_to(ROOT).as_posix() for f in files
-            if Path(f).is_absolute() and Path(f).is_relative_to(ROOT) and not f.endswith("__init__.py")}
+    ours = {Path(f).relative_to(ROOT).as_posix() for f in files if Path(f).is_absolute() and Path(f).is_relative_to(ROOT)}
+    return {f for f in ours if f.split("/")[0] in ("dpm", "pipeline") and not f.endswith("__init__.py")}
