@@ -60,6 +60,12 @@ class DiffusionConfig:
 
 
 @dataclass(frozen=True)
+class GaussianDiffusionConfig(DiffusionConfig):
+    """... and how the reverse step reads the network (GaussianDiffusion.p_params)."""
+    parameterisation: str = _range(choices=("kernel", "x0"))
+
+
+@dataclass(frozen=True)
 class RBFConfig:
     """Normalised radial-basis-function network (Paper: App. D.1.1)."""
     n_hidden: int = _range(1)
@@ -100,7 +106,7 @@ class EvalConfig:
 @dataclass(frozen=True)
 class SwissRollConfig:
     data: SwissRollData
-    diffusion: DiffusionConfig
+    diffusion: GaussianDiffusionConfig
     net: RBFConfig
     train: TrainConfig
     eval: EvalConfig

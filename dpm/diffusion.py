@@ -30,9 +30,17 @@ class GaussianDiffusion:
 
     Args:
         beta: (T,) tensor of β_t, float64; may carry gradients (learned schedule).
+        parameterisation: how ``p_params`` reads the network's coefficients: ``kernel`` (a
+            perturbation of the forward kernel, the authors' code) or ``x0`` (the posterior
+            q(x_{t−1}|x_t, x̂_0) at a predicted x̂_0 = x_t + z_μ).
     """
 
-    def __init__(self, beta: Tensor):
+    PARAMETERISATIONS = ("kernel", "x0")
+
+    def __init__(self, beta: Tensor, parameterisation: str = "kernel"):
+        if parameterisation not in self.PARAMETERISATIONS:
+            raise ValueError(f"unknown parameterisation {parameterisation!r}")
+        self.parameterisation = parameterisation
         self.beta = beta
         self.n_steps = beta.shape[0]
         # q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I)
@@ -62,15 +70,24 @@ class GaussianDiffusion:
         return mean, _at(self.posterior_var, t, xt).expand_as(mean)
 
     def p_params(self, xt: Tensor, t: Tensor, z_mu: Tensor, z_sigma: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean and variance of p(x_{t−1}|x_t) from the network's raw coefficients.
+        """Mean and variance of p(x_{t−1}|x_t) from the network's raw coefficients, t ≥ 2.
 
-        μ = x_t√(1−β_t) + z_μ√β_t and Σ = sigmoid(z_Σ + logit β_t): zero coefficients give the
-        forward kernel, so an untrained model starts at K − L_null = 0 on N(0, I) data.
+        ``kernel``: μ = x_t√(1−β_t) + z_μ√β_t, Σ = sigmoid(z_Σ + logit β_t); zero coefficients
+        give the forward kernel, so an untrained model starts at K − L_null = 0 on N(0, I) data.
+        ``x0``: μ is the posterior mean of q(x_{t−1}|x_t, x̂_0) at x̂_0 = √ᾱ_t x_t + z_μ, and Σ
+        as for ``kernel``. With z = 0, x̂_0 = E[x_0|x_t] for N(0, I) data and μ = x_t√(1−β_t):
+        again the forward kernel. Near a thin manifold the displacement z_μ is O(1)-Lipschitz in
+        x_t at every t, whereas ``kernel``'s z_μ must grow like √β_t/(1 − ᾱ_t) as the noise
+        shrinks, beyond what the optimiser reaches in a few thousand steps.
         Paper: Table C.1 (f_μ, f_Σ). Deviation: the authors' code (SPEC §4) divides z_Σ by √T;
-        with a readout per step the scale is left to the readout.
+        with a readout per step the scale is left to the readout. ``x0`` is not the paper's
+        (it is the mean parameterisation of Ho et al. 2020); README "Deviations" says why.
         """
-        mean = _at((1.0 - self.beta).sqrt(), t, xt) * xt + _at(self.beta.sqrt(), t, xt) * z_mu
         var = torch.sigmoid(z_sigma + _at(self.logit_beta, t, xt))
+        if self.parameterisation == "x0":
+            x0_hat = _at(self.alpha_bar.sqrt(), t, xt) * xt + z_mu
+            return self.q_posterior(x0_hat, xt, t)[0], var
+        mean = _at((1.0 - self.beta).sqrt(), t, xt) * xt + _at(self.beta.sqrt(), t, xt) * z_mu
         return mean, var
 
     @staticmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import torch
@@ -42,7 +43,7 @@ def swiss_roll_model(c: cfg.SwissRollConfig, seed: int) -> DiffusionModel:
     net = RBFNet(c.diffusion.n_steps, n_dims=2, n_hidden=c.net.n_hidden, local_linear=c.net.local_linear,
                  generator=generator)
     schedule = make_schedule(c.diffusion.schedule, c.diffusion.n_steps, c.diffusion.beta_1)
-    return DiffusionModel(schedule, net, GaussianDiffusion)
+    return DiffusionModel(schedule, net, functools.partial(GaussianDiffusion, parameterisation=c.diffusion.parameterisation))
 
 
 def heartbeat_model(c: cfg.HeartbeatConfig, p_pi: float, seed: int) -> DiffusionModel:

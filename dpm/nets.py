@@ -104,7 +104,7 @@ class SigmoidMLP(nn.Module):
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
             layers += [_glorot_sigmoid(nn.Linear(n_in, n_out), generator), nn.Sigmoid()]
         self.hidden = nn.Sequential(*layers)
-        self.readout = TimeReadout(n_steps, n_hidden, n_bits, init_scale=1.0, generator=generator)
+        self.readout = TimeReadout(n_steps, n_hidden, n_bits, init_scale=0.1, generator=generator)
 
     def forward(self, x: Tensor, t: Tensor) -> tuple[Tensor]:
         return (self.readout(self.hidden(x), t),)

@@ -1,5 +1,6 @@
 """The bound K (Eq. 14): exact where the reverse process is the forward kernel, never above the truth."""
 
+import functools
 import math
 
 import numpy as np
@@ -26,14 +27,16 @@ class ConstantNet(torch.nn.Module):
         return tuple(torch.full_like(x, self.value) for _ in range(self.n_outputs))
 
 
-def gaussian_model(schedule, value=0.0):
-    return DiffusionModel(schedule, ConstantNet(2, value), GaussianDiffusion)
+def gaussian_model(schedule, value=0.0, parameterisation="kernel"):
+    return DiffusionModel(schedule, ConstantNet(2, value),
+                          functools.partial(GaussianDiffusion, parameterisation=parameterisation))
 
 
+@pytest.mark.parametrize("parameterisation", GaussianDiffusion.PARAMETERISATIONS)
 @pytest.mark.parametrize("schedule", [FixedSchedule(20, 0.01), LearnedSchedule(20, 0.01)])
-def test_forward_kernel_reverse_gives_k_equal_to_l_null_on_standard_normal_data(schedule):
+def test_zero_output_is_the_forward_kernel_so_k_equals_l_null_on_standard_normal_data(schedule, parameterisation):
     x0 = torch.randn(2000, 3, generator=torch.Generator().manual_seed(0))
-    model = gaussian_model(schedule)
+    model = gaussian_model(schedule, parameterisation=parameterisation)
     k = holdout_terms(model, x0, n_repeats=4, batch_size=500, seed=0).k
     gain = Estimate.of(k - model.process().log_prior(x0))
     assert abs(gain.mean_bits) < 4 * gain.se_bits + 1e-6
