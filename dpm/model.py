@@ -71,14 +71,18 @@ def load(model: DiffusionModel, path) -> DiffusionModel:
     return model
 
 
-def build(name: str, config: cfg.Config, meta: dict) -> DiffusionModel:
+def build(name: str, config: cfg.Config, meta: dict, x_train: Tensor | None = None) -> DiffusionModel:
     """The model of dataset ``name`` from its params.yaml section and its data's ``meta``.
 
-    The network's initial weights come from the section's ``train.seed``.
+    The network's initial weights come from the section's ``train.seed`` and, for the RBF
+    network's centres, from ``x_train`` when given (a model about to be trained).
     """
     section = getattr(config, name)
     if name == "swiss_roll":
-        return swiss_roll_model(section, section.train.seed)
+        model = swiss_roll_model(section, section.train.seed)
+        if x_train is not None:
+            model.net.rbf.init_from_data(x_train, torch.Generator().manual_seed(section.train.seed))
+        return model
     if name == "heartbeat":
         return heartbeat_model(section, meta["p_pi"], section.train.seed)
     raise ValueError(f"unknown dataset {name!r}")

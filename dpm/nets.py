@@ -50,6 +50,15 @@ class NormalisedRBF(nn.Module):
         self.centres = nn.Parameter(torch.randn(n_hidden, n_in, generator=generator))
         self.log_width = nn.Parameter(torch.zeros(n_hidden))
 
+    @torch.no_grad()
+    def init_from_data(self, x: Tensor, generator: torch.Generator | None = None) -> None:
+        """Centres at random training points, widths at the mean distance to the nearest other
+        centre, so that no unit starts off the data."""
+        index = torch.randperm(len(x), generator=generator)[:len(self.centres)]
+        self.centres.copy_(x[index])
+        distance = torch.cdist(self.centres, self.centres).fill_diagonal_(float("inf"))
+        self.log_width.fill_(distance.min(1).values.mean().log().item())
+
     def forward(self, x: Tensor) -> Tensor:
         sq_dist = ((x.unsqueeze(-2) - self.centres) ** 2).sum(-1)  # (..., n_hidden)
         return torch.softmax(-0.5 * sq_dist * torch.exp(-2 * self.log_width), dim=-1)

@@ -27,14 +27,15 @@ def main(argv: list[str] | None) -> None:
     device = devices.resolve(config.device)
     section = getattr(config, args.dataset)
     split = datasets.load(args.data_dir)
-    model = models.build(args.dataset, config, split.meta).to(device)
+    x_train = torch.from_numpy(split.train)
+    model = models.build(args.dataset, config, split.meta, x_train).to(device)
     run = train.Run(
         checkpoint=args.checkpoint_dir / "checkpoint.pt",
         fingerprint=common.fingerprint(args.dataset, section.data, section.diffusion, section.net,
                                        section.train, common.file_digest(args.data_dir / "data.npz")),
         log_figures=_sample_plotter(args.dataset, section.train.n_log_samples, split.meta["n_dims"], device))
     run.writer = _writer(args.runs_dir, train.resume_iteration(run.checkpoint, run.fingerprint))
-    x_train = torch.from_numpy(split.train).to(device)
+    x_train = x_train.to(device)
     x_holdout = torch.from_numpy(split.holdout[:section.train.n_log_examples]).to(device)
     history = train.fit(model, x_train, x_holdout, section.train, run)
     run.writer.close()
