@@ -15,7 +15,8 @@ def swiss_roll_figure(forward: dict[int, np.ndarray], reverse: dict[int, np.ndar
 
     Args:
         forward, reverse: t → (n, 2) samples of q(x_t) and p(x_t).
-        drift: t → (grid (g, 2), drift (g, 2)) for the reverse step from x_t.
+        drift: column t → (step s, grid (g, 2), drift (g, 2)) for the reverse step from x_s.
+            Arrows are scaled per panel; the title gives the longest one in data units.
     """
     columns = sorted(forward)
     fig, axes = plt.subplots(3, len(columns), figsize=(3.2 * len(columns), 9.6), squeeze=False)
@@ -24,9 +25,10 @@ def swiss_roll_figure(forward: dict[int, np.ndarray], reverse: dict[int, np.ndar
         axes[0, j].set_title(f"q(x_t), t = {t}")
         axes[1, j].scatter(*reverse[t].T, s=1, alpha=0.4, color="tab:red")
         axes[1, j].set_title(f"p(x_t), t = {t}")
-        grid, arrows = drift[t]
+        step, grid, arrows = drift[t]
         axes[2, j].quiver(*grid.T, *arrows.T, angles="xy", color="tab:green")
-        axes[2, j].set_title(f"f_μ(x, {max(t, 1)}) − x")
+        longest = np.linalg.norm(arrows, axis=1).max()
+        axes[2, j].set_title(f"f_μ(x, {step}) − x  (max {longest:.2g})")
     for ax in axes.flat:
         ax.set_xlim(-2.5, 2.5)
         ax.set_ylim(-2.5, 2.5)

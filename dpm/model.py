@@ -71,18 +71,18 @@ def load(model: DiffusionModel, path) -> DiffusionModel:
     return model
 
 
-def build(name: str, config: cfg.Config, meta: dict, x_train: Tensor | None = None) -> DiffusionModel:
+def build(name: str, config: cfg.Config, meta: dict, x_train: Tensor | None = None, seed: int = 0) -> DiffusionModel:
     """The model of dataset ``name`` from its params.yaml section and its data's ``meta``.
 
-    The network's initial weights come from the section's ``train.seed`` and, for the RBF
-    network's centres, from ``x_train`` when given (a model about to be trained).
+    The initial weights come from ``seed`` and, for the RBF centres, from ``x_train`` when
+    given: a model about to be trained. A model about to load saved weights needs neither.
     """
     section = getattr(config, name)
     if name == "swiss_roll":
-        model = swiss_roll_model(section, section.train.seed)
+        model = swiss_roll_model(section, seed)
         if x_train is not None:
-            model.net.rbf.init_from_data(x_train, torch.Generator().manual_seed(section.train.seed))
+            model.net.rbf.init_from_data(x_train, torch.Generator().manual_seed(seed))
         return model
     if name == "heartbeat":
-        return heartbeat_model(section, meta["p_pi"], section.train.seed)
+        return heartbeat_model(section, meta["p_pi"], seed)
     raise ValueError(f"unknown dataset {name!r}")

@@ -39,30 +39,26 @@ def main(argv: list[str] | None) -> None:
 
 @torch.no_grad()
 def figure1(model, split, n_samples: int, generator: torch.Generator, title: str):
-    """Forward and reverse slices at t = 0, T/2, T and the drift of the reverse step there."""
+    """Forward and reverse slices at t = 0, T/4, T/2, T and the drift of the reverse step there
+    (at t = 2 for the first column: the step from t = 1 is the tied forward kernel)."""
     process = model.process()
-    times = (0, process.n_steps // 2, process.n_steps)
+    times = (0, process.n_steps // 4, process.n_steps // 2, process.n_steps)
     x0 = torch.from_numpy(split.holdout[:n_samples])
     forward = {0: x0.numpy()}
     for t in times[1:]:
         t_batch = torch.full((len(x0),), t)
         forward[t] = process.q_sample(x0, t_batch, torch.randn(x0.shape, generator=generator)).numpy()
     reverse = {t: x.numpy() for t, x in reverse_trajectory(model, (n_samples, 2), generator) if t in times}
-    return figures.swiss_roll_figure(forward, reverse, {t: _drift(model, max(t, 1)) for t in times}, title)
+    return figures.swiss_roll_figure(forward, reverse, {t: _drift(model, max(t, 2)) for t in times}, title)
 
 
 @torch.no_grad()
-def _drift(model, t: int, n_grid: int = 17) -> tuple[np.ndarray, np.ndarray]:
-    """f_μ(x, t) − x on a grid; t = 1 is the step tied to the forward kernel (App. B.2)."""
+def _drift(model, t: int, n_grid: int = 17) -> tuple[int, np.ndarray, np.ndarray]:
+    """f_μ(x, t) − x on a grid, for the reverse step from x_t (t ≥ 2)."""
     axis = torch.linspace(-2.2, 2.2, n_grid)
     grid = torch.cartesian_prod(axis, axis)
-    process = model.process()
-    t_batch = torch.full((len(grid),), t)
-    if t == 1:
-        mean = (1.0 - process.beta[0]).sqrt().float() * grid
-    else:
-        mean, _ = model.reverse(process, grid, t_batch)
-    return grid.numpy(), (mean - grid).numpy()
+    mean, _ = model.reverse(model.process(), grid, torch.full((len(grid),), t))
+    return t, grid.numpy(), (mean - grid).numpy()
 
 
 def figure2(model, split, n_samples: int, generator: torch.Generator, title: str):

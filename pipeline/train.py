@@ -28,7 +28,7 @@ def main(argv: list[str] | None) -> None:
     section = getattr(config, args.dataset)
     split = datasets.load(args.data_dir)
     x_train = torch.from_numpy(split.train)
-    model = models.build(args.dataset, config, split.meta, x_train).to(device)
+    model = models.build(args.dataset, config, split.meta, x_train, section.train.seed).to(device)
     run = train.Run(
         checkpoint=args.checkpoint_dir / "checkpoint.pt",
         fingerprint=common.fingerprint(args.dataset, section.data, section.diffusion, section.net,
