@@ -53,15 +53,11 @@ class HeartbeatData:
 
 @dataclass(frozen=True)
 class DiffusionConfig:
-    """Forward process: T, β_1 and the schedule (Paper: §2.4.1)."""
+    """Forward process: T, β_1 and the schedule (Paper: §2.4.1); how the reverse step reads the
+    network's coefficients (``p_params`` of dpm/diffusion.py)."""
     n_steps: int = _range(2)
     beta_1: float = _range(0.0, 1.0, open_low=True)
     schedule: str = _range(choices=("fixed", "learned"))
-
-
-@dataclass(frozen=True)
-class GaussianDiffusionConfig(DiffusionConfig):
-    """... and how the reverse step reads the network (GaussianDiffusion.p_params)."""
     parameterisation: str = _range(choices=("kernel", "x0"))
 
 
@@ -106,7 +102,7 @@ class EvalConfig:
 @dataclass(frozen=True)
 class SwissRollConfig:
     data: SwissRollData
-    diffusion: GaussianDiffusionConfig
+    diffusion: DiffusionConfig
     net: RBFConfig
     train: TrainConfig
     eval: EvalConfig

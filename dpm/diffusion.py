@@ -136,14 +136,41 @@ class BinomialDiffusion:
     Args:
         beta: (T,) tensor of β_t, float64.
         p_pi: π's rate, the data's mean activity (0.2 for the heartbeat, SPEC §2).
+        parameterisation: how ``p_params`` reads the network's coefficients: ``kernel`` (a
+            perturbation of the forward step's logit) or ``x0`` (a predicted x_0).
     """
 
-    def __init__(self, beta: Tensor, p_pi: float):
+    PARAMETERISATIONS = ("kernel", "x0")
+
+    def __init__(self, beta: Tensor, p_pi: float, parameterisation: str = "kernel"):
+        if parameterisation not in self.PARAMETERISATIONS:
+            raise ValueError(f"unknown parameterisation {parameterisation!r}")
+        self.parameterisation = parameterisation
         self.beta = beta
         self.p_pi = p_pi
         self.n_steps = beta.shape[0]
         # q(x_t = 1 | x_0) = ᾱ_t x_0 + (1 − ᾱ_t) p_π
         self.alpha_bar = torch.cumprod(1.0 - beta, 0)
+        if parameterisation == "x0":
+            self._x0_tables()
+
+    def _x0_tables(self) -> None:
+        """float64 tables for the ``x0`` form, over bits a = x_0, x = x_t, v = x_{t−1} and t:
+        log q(x_{t−1} = v|x_t = x, x_0 = a), shape (2, 2, 2, T), and the logit of
+        q(x_0 = 1|x_t = x) for x_0 ~ π, shape (2, T)."""
+        beta, p = self.beta.double(), self.p_pi
+        alpha_bar = self.alpha_bar.double()
+        alpha_bar_prev = torch.cat([alpha_bar.new_ones(1), alpha_bar[:-1]])
+        bit = torch.tensor([0.0, 1.0], dtype=torch.float64)[:, None]  # (2, 1) against (T,)
+        rate_prev = alpha_bar_prev * bit + (1 - alpha_bar_prev) * p  # (a, t): q(x_{t−1} = 1|x_0 = a)
+        prior = torch.stack([1 - rate_prev, rate_prev], dim=1)  # (a, v, t)
+        step = bit * (1 - beta) + p * beta  # (v, t): q(x_t = 1|x_{t−1} = v)
+        like = torch.stack([1 - step, step])  # (x, v, t)
+        joint = torch.log(prior)[:, None] + torch.log(like)[None]  # (a, x, v, t)
+        self.log_posterior = joint - torch.logsumexp(joint, dim=2, keepdim=True)
+        rate = alpha_bar * bit + (1 - alpha_bar) * p  # (a, t): q(x_t = 1|x_0 = a)
+        like_t = torch.stack([1 - rate, rate], dim=1)  # (a, x, t)
+        self.x0_logit = math.log(p / (1 - p)) + torch.log(like_t[1]) - torch.log(like_t[0])  # (x, t)
 
     def marginal_rate(self, x0: Tensor, t: Tensor) -> Tensor:
         """q(x_t = 1 | x_0), elementwise. t may be 0 (x_0 itself)."""
@@ -175,14 +202,25 @@ class BinomialDiffusion:
     def p_params(self, xt: Tensor, t: Tensor, z: Tensor) -> Tensor:
         """The logit of f_b(x_t, t) = p(x_{t−1} = 1 | x_t), kept as a logit for stable logs.
 
-        f_b = sigmoid(z + logit(x_t(1 − β_t) + p_π β_t)): zero coefficients give the
-        equilibrium reverse of the forward step, T_π(x_{t−1}|x_t; β_t).
-        Paper: App. D.1.2 (the readout through a sigmoid). Deviation: the paper does not add the
-        forward kernel's logit; without it an untrained model flips bits at rate ~p_π at every
+        ``kernel``: f_b = sigmoid(z + logit(x_t(1 − β_t) + p_π β_t)).
+        ``x0``: the network predicts x_0 = 1 with probability s = sigmoid(z + logit q(x_0 = 1|x_t)),
+        the latter for x_0 ~ π, and f_b = s q(x_{t−1} = 1|x_t, x_0 = 1) + (1 − s) q(x_{t−1} = 1|x_t, x_0 = 0),
+        computed in log space (the posteriors are within 1e−7 of 0 or 1 at small t).
+        Either way zero coefficients give the equilibrium reverse of the forward step,
+        T_π(x_{t−1}|x_t; β_t). Paper: App. D.1.2 (the readout through a sigmoid). Deviation: the
+        paper adds no offset; without one an untrained model flips bits at rate ~p_π at every
         one of the T = 2000 steps (K ≈ −28,000 bits) and training crawls.
         """
-        rate = self.step_rate(xt, t).clamp(_BETA_CLAMP, 1.0 - _BETA_CLAMP)
-        return z + torch.logit(rate)
+        if self.parameterisation == "kernel":
+            return z + torch.logit(self.step_rate(xt, t).clamp(_BETA_CLAMP, 1.0 - _BETA_CLAMP))
+        is_one = xt > 0.5
+        pick = lambda table: torch.where(is_one, _at(table[1], t, xt), _at(table[0], t, xt))  # noqa: E731
+        u = z + pick(self.x0_logit)
+        log_s1, log_s0 = F.logsigmoid(u), F.logsigmoid(-u)
+        post = self.log_posterior  # (x_0, x_t, x_{t−1}, t)
+        log_rate_1 = torch.logaddexp(log_s1 + pick(post[1, :, 1]), log_s0 + pick(post[0, :, 1]))
+        log_rate_0 = torch.logaddexp(log_s1 + pick(post[1, :, 0]), log_s0 + pick(post[0, :, 0]))
+        return log_rate_1 - log_rate_0
 
     @staticmethod
     def p_sample(logit: Tensor, noise: Tensor) -> Tensor:

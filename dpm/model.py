@@ -51,17 +51,17 @@ def heartbeat_model(c: cfg.HeartbeatConfig, p_pi: float, seed: int) -> Diffusion
     generator = torch.Generator().manual_seed(seed)
     net = SigmoidMLP(c.diffusion.n_steps, c.data.n_bits, c.net.n_hidden, c.net.n_layers, generator)
     schedule = make_schedule(c.diffusion.schedule, c.diffusion.n_steps, c.diffusion.beta_1)
-    return DiffusionModel(schedule, net, _BinomialFactory(p_pi))
+    return DiffusionModel(schedule, net, _BinomialFactory(p_pi, c.diffusion.parameterisation))
 
 
 class _BinomialFactory:
-    """Picklable ``make_process`` for binomial diffusion with a given π rate."""
+    """``make_process`` for binomial diffusion with a given π rate and parameterisation."""
 
-    def __init__(self, p_pi: float):
-        self.p_pi = p_pi
+    def __init__(self, p_pi: float, parameterisation: str):
+        self.p_pi, self.parameterisation = p_pi, parameterisation
 
     def __call__(self, beta: Tensor) -> BinomialDiffusion:
-        return BinomialDiffusion(beta, self.p_pi)
+        return BinomialDiffusion(beta, self.p_pi, self.parameterisation)
 
 
 def load(model: DiffusionModel, path) -> DiffusionModel:

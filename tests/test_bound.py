@@ -43,8 +43,10 @@ def test_zero_output_is_the_forward_kernel_so_k_equals_l_null_on_standard_normal
     assert gain.se_bits < 0.03  # the check above has power
 
 
-def test_forward_kernel_reverse_gives_k_equal_to_l_null_for_binomial_diffusion():
-    model = DiffusionModel(FixedSchedule(50, 1 / 50), ConstantNet(1), lambda beta: BinomialDiffusion(beta, 0.2))
+@pytest.mark.parametrize("parameterisation", BinomialDiffusion.PARAMETERISATIONS)
+def test_zero_output_gives_k_equal_to_l_null_for_binomial_diffusion(parameterisation):
+    make = functools.partial(BinomialDiffusion, p_pi=0.2, parameterisation=parameterisation)
+    model = DiffusionModel(FixedSchedule(50, 1 / 50), ConstantNet(1), make)
     x0 = (torch.rand(2000, 10, generator=torch.Generator().manual_seed(0)) < 0.2).float()
     k = holdout_terms(model, x0, n_repeats=2, batch_size=1000, seed=0).k
     gain = Estimate.of(k - model.process().log_prior(x0))
@@ -62,7 +64,7 @@ def test_a_wrong_reverse_process_stays_below_the_true_log_likelihood():
 
 def test_heartbeat_k_of_an_untrained_model_is_below_the_true_log_likelihood():
     c = cfg.HeartbeatConfig(
-        data=cfg.HeartbeatData(100, 500, 20, 5, 0), diffusion=cfg.DiffusionConfig(100, 0.01, "fixed"),
+        data=cfg.HeartbeatData(100, 500, 20, 5, 0), diffusion=cfg.DiffusionConfig(100, 0.01, "fixed", "kernel"),
         net=cfg.MLPConfig(20, 2), train=None, eval=None)
     model = heartbeat_model(c, p_pi=0.2, seed=0)
     x0 = torch.from_numpy(heartbeat.sample(500, 20, 5, np.random.default_rng(0)))
@@ -84,3 +86,12 @@ def test_learned_schedule_gets_gradients_through_frozen_noise():
     x0 = torch.randn(64, 2, generator=torch.Generator().manual_seed(3))
     (-bound_terms(model.process(), model.reverse, x0, torch.Generator().manual_seed(0)).k.mean()).backward()
     assert schedule.logit_beta.grad is not None and schedule.logit_beta.grad.abs().sum() > 0
+
+
+def test_binomial_x0_form_is_the_mixture_of_posteriors():
+    process = BinomialDiffusion(FixedSchedule(30, 1 / 30)(), 0.2, parameterisation="x0")
+    xt = (torch.rand(6, 5, generator=torch.Generator().manual_seed(4)) < 0.4).double()
+    t, z = torch.full((6,), 7), torch.randn(6, 5, generator=torch.Generator().manual_seed(5)).double()
+    s = torch.sigmoid(z + process.x0_logit[xt.long(), 6])  # P(x_0 = 1) the net predicts
+    expected = s * process.q_posterior(torch.ones_like(xt), xt, t) + (1 - s) * process.q_posterior(torch.zeros_like(xt), xt, t)
+    assert torch.allclose(torch.sigmoid(process.p_params(xt, t, z)), expected, atol=1e-12)
