@@ -7,6 +7,8 @@ layer shared across time (Paper: App. D.1).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -51,13 +53,16 @@ class NormalisedRBF(nn.Module):
         self.log_width = nn.Parameter(torch.zeros(n_hidden))
 
     @torch.no_grad()
-    def init_from_data(self, x: Tensor, generator: torch.Generator | None = None) -> None:
-        """Centres at random training points, widths at the mean distance to the nearest other
-        centre, so that no unit starts off the data."""
+    def init_from_data(self, x: Tensor, generator: torch.Generator | None = None,
+                       overlap: float = 3.0) -> None:
+        """Centres at random training points, so that no unit starts off the data; widths at
+        ``overlap`` times the mean distance to the nearest other centre, so that neighbouring
+        units share their inputs (narrower, the normalised layer is a hard partition whose
+        centres get almost no gradient)."""
         index = torch.randperm(len(x), generator=generator)[:len(self.centres)]
         self.centres.copy_(x[index])
         distance = torch.cdist(self.centres, self.centres).fill_diagonal_(float("inf"))
-        self.log_width.fill_(distance.min(1).values.mean().log().item())
+        self.log_width.fill_(math.log(overlap * distance.min(1).values.mean().item()))
 
     def forward(self, x: Tensor) -> Tensor:
         sq_dist = ((x.unsqueeze(-2) - self.centres) ** 2).sum(-1)  # (..., n_hidden)
