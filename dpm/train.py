@@ -32,8 +32,8 @@ class Run:
 
     Attributes:
         checkpoint: file to save to and resume from.
-        fingerprint: identifies the configuration and data; a checkpoint with another one is
-            not resumed (a changed parameter starts training afresh).
+        fingerprint: identifies the configuration, data and code; a checkpoint with another one
+            is not resumed (a changed parameter or library starts training afresh).
         writer: TensorBoard SummaryWriter, or None.
         n_t: None sums K over every t per example; an integer samples that many t (``kl_sum``).
         log_figures: optional callable(model, writer, iteration) drawing sample plots, called

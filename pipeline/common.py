@@ -46,6 +46,13 @@ def file_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def source_digest() -> str:
+    """sha256 over the library's source files: a checkpoint written by other code is not resumed."""
+    import dpm
+    files = sorted(Path(dpm.__file__).parent.rglob("*.py"))
+    return hashlib.sha256(b"".join(file_digest(f).encode() for f in files)).hexdigest()
+
+
 def git_commit() -> str:
     """The commit of the code that ran, with ``-dirty`` if tracked files differ from it."""
     try:

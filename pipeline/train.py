@@ -32,7 +32,8 @@ def main(argv: list[str] | None) -> None:
     run = train.Run(
         checkpoint=args.checkpoint_dir / "checkpoint.pt",
         fingerprint=common.fingerprint(args.dataset, section.data, section.diffusion, section.net,
-                                       section.train, common.file_digest(args.data_dir / "data.npz")),
+                                       section.train, common.file_digest(args.data_dir / "data.npz"),
+                                       common.source_digest()),
         log_figures=_sample_plotter(args.dataset, section.train.n_log_samples, split.meta["n_dims"], device))
     run.writer = _writer(args.runs_dir, train.resume_iteration(run.checkpoint, run.fingerprint))
     x_train = x_train.to(device)
