@@ -35,7 +35,7 @@ class BoundTerms(NamedTuple):
 
 
 def kl_sum(process, reverse: Reverse, x0: Tensor, generator: torch.Generator | None = None,
-           n_t: int | None = None) -> Tensor:
+           n_t: int | None = None, proposal: Tensor | None = None) -> Tensor:
     """Σ_{t=2}^T KL(q(x_{t−1}|x_t, x_0) ‖ p(x_{t−1}|x_t)) with one x_t ~ q(x_t|x_0) per term.
 
     Args:
@@ -43,7 +43,8 @@ def kl_sum(process, reverse: Reverse, x0: Tensor, generator: torch.Generator | N
         reverse: maps (process, x_t, t) to the reverse step's parameters.
         x0: (B, D) data.
         n_t: None sums every t = 2..T exactly (every readout gets a gradient); an integer
-            draws that many t per example uniformly and rescales by (T − 1)/n_t (unbiased).
+            draws that many t per example and weights each term by 1/(n_t·P(t)) (unbiased).
+        proposal: (T − 1,) probabilities P(t) of t = 2..T for the draw; None is uniform.
 
     Returns:
         (B,) nats.
@@ -52,23 +53,44 @@ def kl_sum(process, reverse: Reverse, x0: Tensor, generator: torch.Generator | N
     if n_t is None:
         t = torch.arange(2, n_steps + 1, device=x0.device)
         weight = 1.0
-    else:
+    elif proposal is None:
         t = torch.randint(2, n_steps + 1, (n_t,) + x0.shape[:-1], generator=generator,
                           device=x0.device)
         weight = (n_steps - 1) / n_t
+    else:
+        n_draws = n_t * x0.shape[:-1].numel()
+        index = torch.multinomial(proposal, n_draws, replacement=True, generator=generator)
+        index = index.reshape((n_t,) + x0.shape[:-1])
+        t, weight = index + 2, 1.0 / (n_t * proposal[index].to(x0.dtype))
     x0_t = x0.expand(t.shape[:1] + x0.shape)  # (n_t, B, D)
     xt = process.q_sample(x0_t, t, process.noise_like(x0_t, generator))
     kl = process.kl(process.q_posterior(x0_t, xt, t), reverse(process, xt, t))
-    return weight * kl.sum(0)
+    return (weight * kl).sum(0)
+
+
+def inverse_t_proposal(n_steps: int, uniform_share: float = 0.1, device: torch.device | str = "cpu") -> Tensor:
+    """P(t) ∝ 1/t on t = 2..T, mixed with a uniform share: the KL terms of image models fall
+    roughly like 1/t under the erase-fraction schedule, so terms weighted by 1/P(t) are nearly
+    constant in t and the Monte Carlo sum over t has a small variance.
+
+    Deviation: the authors' code draws t uniformly; both are unbiased for K, this one with a
+    standard error many times smaller (README "Deviations").
+
+    Returns:
+        (T − 1,) float64 probabilities of t = 2..T.
+    """
+    t = torch.arange(2, n_steps + 1, dtype=torch.float64, device=device)
+    inverse = (1.0 / t) / (1.0 / t).sum()
+    return (1 - uniform_share) * inverse + uniform_share / (n_steps - 1)
 
 
 def bound_terms(process, reverse: Reverse, x0: Tensor, generator: torch.Generator | None = None,
-                n_t: int | None = None) -> BoundTerms:
-    """All terms of K for each example of x0 (B, D); see ``kl_sum`` for ``n_t``."""
+                n_t: int | None = None, proposal: Tensor | None = None) -> BoundTerms:
+    """All terms of K for each example of x0 (B, D); see ``kl_sum`` for ``n_t`` and ``proposal``."""
     t_1 = torch.ones(x0.shape[:-1], dtype=torch.long, device=x0.device)
     t_T = torch.full_like(t_1, process.n_steps)
     return BoundTerms(
-        kl=kl_sum(process, reverse, x0, generator, n_t),
+        kl=kl_sum(process, reverse, x0, generator, n_t, proposal),
         entropy_T=process.entropy(x0, t_T),
         entropy_1=process.entropy(x0, t_1),
         log_prior_T=process.expected_log_prior(x0, t_T),

@@ -58,7 +58,7 @@ class DiffusionConfig:
     n_steps: int = _range(2)
     beta_1: float = _range(0.0, 1.0, open_low=True)
     schedule: str = _range(choices=("fixed", "learned"))
-    parameterisation: str = _range(choices=("kernel", "x0"))
+    parameterisation: str = _range(choices=("paper", "kernel", "x0", "v"))
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,82 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class ImageTrainConfig(TrainConfig):
+    """Training of an image model: one random t per example, drawn ``uniform`` (the authors'
+    code) or by ``importance`` (P(t) ∝ 1/t, dpm/bound.py); bfloat16 autocast of the network on
+    a GPU (``amp``; the bound itself is computed in float32)."""
+    t_sampling: str = _range(choices=("uniform", "importance"))
+    amp: bool = _range()
+
+
+DEQUANTISATIONS = ("level", "authors", "none")
+
+
+@dataclass(frozen=True)
+class MnistData:
+    """MNIST (the four official idx files): the first n_train training images, the first
+    n_holdout test images; 8-bit values dequantised as SPEC §2 says (``dequantisation``)."""
+    n_train: int = _range(2, 60000)
+    n_holdout: int = _range(2, 10000)
+    dequantisation: str = _range(choices=DEQUANTISATIONS)
+
+
+@dataclass(frozen=True)
+class Cifar10Data:
+    """CIFAR-10: ``subset`` is images 0–3999 of data_batch_1 (the offline mirror's), split
+    n_train / n_holdout in order; ``full`` is the official archive's 50,000 / 10,000 split."""
+    source: str = _range(choices=("subset", "full"))
+    n_train: int = _range(2, 50000)
+    n_holdout: int = _range(2, 10000)
+    dequantisation: str = _range(choices=DEQUANTISATIONS)
+
+
+@dataclass(frozen=True)
+class DeadLeavesData:
+    """Seeded dead-leaves images (SPEC §5): disks with radius density ∝ r⁻³ on [r_min, r_max]
+    pixels, uniform 8-bit grey levels, square images of ``image_size`` pixels."""
+    n_train: int = _range(2)
+    n_holdout: int = _range(2)
+    image_size: int = _range(4)
+    r_min: float = _range(0.0, open_low=True)
+    r_max: float = _range(0.0, open_low=True)
+    dequantisation: str = _range(choices=DEQUANTISATIONS)
+    seed: int = _range(0)
+
+
+@dataclass(frozen=True)
+class BarkData:
+    """Bark (UIUC textures T01–T04) or, where those are not at hand, the mirror's texture
+    photographs (``stand_in``): square patches of ``patch_size`` pixels cut on a grid with
+    ``stride``, the bottom ``holdout_fraction`` of every photograph kept for the holdout."""
+    source: str = _range(choices=("bark", "stand_in"))
+    patch_size: int = _range(4)
+    stride: int = _range(1)
+    holdout_fraction: float = _range(0.0, 1.0, open_low=True)
+    dequantisation: str = _range(choices=DEQUANTISATIONS)
+
+
+@dataclass(frozen=True)
+class ImageNetConfig:
+    """The image network of App. D.2.1: multi-scale convolution (``conv_layers`` = 0: none),
+    a dense pathway (``dense_out`` = 0: none; ``dense_out`` outputs per pixel), 1×1 layers,
+    J = ``n_bumps`` bump functions of width ``bump_width`` × their spacing."""
+    conv_layers: int = _range(0)
+    conv_channels: int = _range(1)
+    n_scales: int = _range(1)
+    kernel_size: int = _range(1)
+    dense_layers: int = _range(0)
+    dense_width: int = _range(1)
+    dense_out: int = _range(0)
+    upper_layers: int = _range(0)
+    upper_channels: int = _range(1)
+    n_bumps: int = _range(1)
+    bump_width: float = _range(0.0, open_low=True)
+    activation: str = _range(choices=("leaky_relu", "paper"))
+    readout_init: float = _range(0.0)
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     """Holdout evaluation of K and the samples drawn for figures."""
     n_repeats: int = _range(1)
@@ -118,12 +194,55 @@ class HeartbeatConfig:
 
 
 @dataclass(frozen=True)
+class MnistConfig:
+    data: MnistData
+    diffusion: DiffusionConfig
+    net: ImageNetConfig
+    train: ImageTrainConfig
+    eval: EvalConfig
+
+
+@dataclass(frozen=True)
+class Cifar10Config:
+    data: Cifar10Data
+    diffusion: DiffusionConfig
+    net: ImageNetConfig
+    train: ImageTrainConfig
+    eval: EvalConfig
+
+
+@dataclass(frozen=True)
+class DeadLeavesConfig:
+    data: DeadLeavesData
+    diffusion: DiffusionConfig
+    net: ImageNetConfig
+    train: ImageTrainConfig
+    eval: EvalConfig
+
+
+@dataclass(frozen=True)
+class BarkConfig:
+    data: BarkData
+    diffusion: DiffusionConfig
+    net: ImageNetConfig
+    train: ImageTrainConfig
+    eval: EvalConfig
+
+
+IMAGE_DATASETS = ("mnist", "cifar10", "dead_leaves", "bark")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole of params.yaml, resolved for one profile."""
     profile: str = _range(choices=PROFILES)
     device: str = _range(choices=("auto", "cpu", "cuda"))
     swiss_roll: SwissRollConfig
     heartbeat: HeartbeatConfig
+    mnist: MnistConfig
+    cifar10: Cifar10Config
+    dead_leaves: DeadLeavesConfig
+    bark: BarkConfig
 
 
 def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Config:
@@ -151,7 +270,26 @@ def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = No
     profile = raw.get("profile")
     if profile not in PROFILES:
         raise ConfigError(f"profile: expected one of {PROFILES}, got {profile!r}")
-    return _build(Config, raw, "", profile)
+    config = _build(Config, raw, "", profile)
+    _check_combinations(config)
+    return config
+
+
+def _check_combinations(config: Config) -> None:
+    """Rules that involve more than one value."""
+    if config.heartbeat.diffusion.parameterisation not in ("kernel", "x0"):
+        raise ConfigError("heartbeat.diffusion.parameterisation: binomial diffusion takes kernel or x0, "
+                          f"got {config.heartbeat.diffusion.parameterisation!r}")
+    for name in IMAGE_DATASETS:
+        section = getattr(config, name)
+        if section.net.conv_layers == 0 and section.net.dense_out == 0:
+            raise ConfigError(f"{name}.net: needs a convolutional (conv_layers > 0) or a dense (dense_out > 0) "
+                              "pathway")
+        if section.net.kernel_size % 2 == 0:
+            raise ConfigError(f"{name}.net.kernel_size: must be odd, got {section.net.kernel_size}")
+    dead_leaves = config.dead_leaves.data
+    if dead_leaves.r_max < dead_leaves.r_min:
+        raise ConfigError(f"dead_leaves.data.r_max: must be >= r_min ({dead_leaves.r_min}), got {dead_leaves.r_max}")
 
 
 def _set_dotted(raw: dict, key: str, value: Any) -> None:

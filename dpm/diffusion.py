@@ -30,12 +30,12 @@ class GaussianDiffusion:
 
     Args:
         beta: (T,) tensor of β_t, float64; may carry gradients (learned schedule).
-        parameterisation: how ``p_params`` reads the network's coefficients: ``kernel`` (a
-            perturbation of the forward kernel, the authors' code) or ``x0`` (the posterior
-            q(x_{t−1}|x_t, x̂_0) at a predicted x̂_0 = x_t + z_μ).
+        parameterisation: how ``p_params`` reads the network's coefficients: ``paper``
+            (Eq. 65–66), ``kernel`` (a perturbation of the forward kernel, the authors' code),
+            ``x0`` or ``v`` (the posterior q(x_{t−1}|x_t, x̂_0) at a predicted x̂_0).
     """
 
-    PARAMETERISATIONS = ("kernel", "x0")
+    PARAMETERISATIONS = ("paper", "kernel", "x0", "v")
 
     def __init__(self, beta: Tensor, parameterisation: str = "kernel"):
         if parameterisation not in self.PARAMETERISATIONS:
@@ -72,23 +72,34 @@ class GaussianDiffusion:
     def p_params(self, xt: Tensor, t: Tensor, z_mu: Tensor, z_sigma: Tensor) -> tuple[Tensor, Tensor]:
         """Mean and variance of p(x_{t−1}|x_t) from the network's raw coefficients, t ≥ 2.
 
-        ``kernel``: μ = x_t√(1−β_t) + z_μ√β_t, Σ = sigmoid(z_Σ + logit β_t); zero coefficients
-        give the forward kernel, so an untrained model starts at K − L_null = 0 on N(0, I) data.
-        ``x0``: μ is the posterior mean of q(x_{t−1}|x_t, x̂_0) at x̂_0 = √ᾱ_t x_t + z_μ, and Σ
-        as for ``kernel``. With z = 0, x̂_0 = E[x_0|x_t] for N(0, I) data and μ = x_t√(1−β_t):
-        again the forward kernel. Near a thin manifold the displacement z_μ is O(1)-Lipschitz in
-        x_t at every t, whereas ``kernel``'s z_μ must grow like √β_t/(1 − ᾱ_t) as the noise
-        shrinks, beyond what the optimiser reaches in a few thousand steps.
-        Paper: Table C.1 (f_μ, f_Σ). Deviation: the authors' code (SPEC §4) divides z_Σ by √T;
-        with a readout per step the scale is left to the readout. ``x0`` is not the paper's
-        (it is the mean parameterisation of Ho et al. 2020); README "Deviations" says why.
+        Σ = sigmoid(z_Σ + logit β_t) in every form (Eq. 65). The mean:
+        ``paper``: μ = (x_t − z_μ)(1 − Σ) + z_μ (Eq. 66): x_t pulled by Σ towards z_μ, the
+            mean of the chain's equilibrium.
+        ``kernel``: μ = x_t√(1−β_t) + z_μ√β_t (the authors' code); zero coefficients give the
+            forward kernel, so an untrained model starts at K − L_null = 0 on N(0, I) data.
+        ``x0``: μ is the posterior mean of q(x_{t−1}|x_t, x̂_0) at x̂_0 = √ᾱ_t x_t + z_μ. With
+            z = 0, x̂_0 = E[x_0|x_t] for N(0, I) data and μ = x_t√(1−β_t): again the forward
+            kernel. Near a thin manifold the displacement z_μ is O(1)-Lipschitz in x_t at every
+            t, whereas ``kernel``'s z_μ must grow like √β_t/(1 − ᾱ_t) as the noise shrinks.
+        ``v``: as ``x0`` with x̂_0 = √ᾱ_t x_t − √(1−ᾱ_t) z_μ, i.e. z_μ predicts
+            v = √ᾱ_t ε − √(1−ᾱ_t) x_0 (Salimans & Ho 2022). The ideal z_μ is O(1) at every t
+            (≈ ε at small t, ≈ −x_0 at large t), which a network shared across t through a few
+            smooth bumps can express; ``x0``'s ideal z_μ shrinks like √(1−ᾱ_t) towards t = 1.
+        Paper: Table C.1 (f_μ, f_Σ), Eq. 65–66. Deviation: the authors' code (SPEC §4) divides
+        z_Σ by √T; with a readout per step or per bump the scale is left to the readout.
+        ``x0`` and ``v`` are not the paper's; README "Deviations" gives the measurements.
         """
         var = torch.sigmoid(z_sigma + _at(self.logit_beta, t, xt))
+        if self.parameterisation == "paper":
+            return (xt - z_mu) * (1.0 - var) + z_mu, var
+        if self.parameterisation == "kernel":
+            return _at((1.0 - self.beta).sqrt(), t, xt) * xt + _at(self.beta.sqrt(), t, xt) * z_mu, var
+        x0_hat = _at(self.alpha_bar.sqrt(), t, xt) * xt
         if self.parameterisation == "x0":
-            x0_hat = _at(self.alpha_bar.sqrt(), t, xt) * xt + z_mu
-            return self.q_posterior(x0_hat, xt, t)[0], var
-        mean = _at((1.0 - self.beta).sqrt(), t, xt) * xt + _at(self.beta.sqrt(), t, xt) * z_mu
-        return mean, var
+            x0_hat = x0_hat + z_mu
+        else:
+            x0_hat = x0_hat - _at((1.0 - self.alpha_bar).sqrt(), t, xt) * z_mu
+        return self.q_posterior(x0_hat, xt, t)[0], var
 
     @staticmethod
     def p_sample(params: tuple[Tensor, Tensor], noise: Tensor) -> Tensor:

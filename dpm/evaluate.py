@@ -26,12 +26,13 @@ class Estimate:
 
 @torch.no_grad()
 def holdout_terms(model: DiffusionModel, x: Tensor, n_repeats: int, batch_size: int, seed: int,
-                  n_t: int | None = None) -> BoundTerms:
+                  n_t: int | None = None, proposal: Tensor | None = None) -> BoundTerms:
     """Each term of K per holdout example, averaged over ``n_repeats`` forward samples.
 
     Args:
         x: (M, D) holdout data on the model's device.
         n_t: None sums t = 2..T exactly; an integer samples that many t per example (MC).
+        proposal: the distribution of the sampled t (``bound.kl_sum``); None is uniform.
 
     Returns:
         BoundTerms of (M,) tensors, nats.
@@ -41,6 +42,6 @@ def holdout_terms(model: DiffusionModel, x: Tensor, n_repeats: int, batch_size: 
     batches = []
     for start in range(0, len(x), batch_size):
         x0 = x[start:start + batch_size]
-        repeats = [bound_terms(process, model.reverse, x0, generator, n_t) for _ in range(n_repeats)]
+        repeats = [bound_terms(process, model.reverse, x0, generator, n_t, proposal) for _ in range(n_repeats)]
         batches.append(BoundTerms(*(torch.stack(term).mean(0) for term in zip(*repeats))))
     return BoundTerms(*(torch.cat(term) for term in zip(*batches)))

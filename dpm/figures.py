@@ -79,3 +79,31 @@ def binary_image_figure(samples: np.ndarray, title: str) -> plt.Figure:
     ax.imshow(samples, cmap="gray_r", interpolation="nearest", aspect="auto", vmin=0, vmax=1)
     ax.set_title(title)
     return fig
+
+
+def image_grid(pixels: np.ndarray, n_cols: int, pad: int = 1) -> np.ndarray:
+    """Tile (n, C, H, W) images with values in [0, 1] into one (rows·H, cols·W, C) image,
+    ``pad`` pixels of white between tiles."""
+    n, n_colours, height, width = pixels.shape
+    n_rows = -(-n // n_cols)
+    grid = np.ones((n_rows * (height + pad) - pad, n_cols * (width + pad) - pad, n_colours))
+    for i, image in enumerate(pixels):
+        top, left = (i // n_cols) * (height + pad), (i % n_cols) * (width + pad)
+        grid[top:top + height, left:left + width] = image.transpose(1, 2, 0)
+    return grid
+
+
+def image_panels_figure(panels: list[tuple[str, np.ndarray]], title: str, panel_inches: float = 4.0) -> plt.Figure:
+    """Side-by-side panels of (H, W, C) images in [0, 1] (grey when C = 1), each with a title:
+    Figures 3, 4 and App. 1."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(panel_inches * len(panels), panel_inches + 0.6), squeeze=False)
+    for ax, (name, image) in zip(axes[0], panels):
+        grey = image.shape[-1] == 1
+        ax.imshow(image[..., 0] if grey else image, cmap="gray" if grey else None, vmin=0, vmax=1,
+                  interpolation="nearest")
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from dpm import config as cfg
 from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
-from dpm.nets import RBFNet, SigmoidMLP
+from dpm.nets import ImageNet, RBFNet, SigmoidMLP
 from dpm.schedules import make_schedule
 
 
@@ -28,12 +28,18 @@ class DiffusionModel(nn.Module):
         self.schedule = schedule
         self.net = net
         self.make_process = make_process
+        # bfloat16 autocast of the network on CUDA (training only; the bound stays float32)
+        self.amp = False
 
     def process(self):
         return self.make_process(self.schedule())
 
     def reverse(self, process, xt: Tensor, t: Tensor):
         """Parameters of p(x_{t−1}|x_t) (Table C.1)."""
+        if self.amp and xt.is_cuda:
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                coefficients = self.net(xt, t)
+            return process.p_params(xt, t, *(z.float() for z in coefficients))
         return process.p_params(xt, t, *self.net(xt, t))
 
 
@@ -51,17 +57,23 @@ def heartbeat_model(c: cfg.HeartbeatConfig, p_pi: float, seed: int) -> Diffusion
     generator = torch.Generator().manual_seed(seed)
     net = SigmoidMLP(c.diffusion.n_steps, c.data.n_bits, c.net.n_hidden, c.net.n_layers, generator)
     schedule = make_schedule(c.diffusion.schedule, c.diffusion.n_steps, c.diffusion.beta_1)
-    return DiffusionModel(schedule, net, _BinomialFactory(p_pi, c.diffusion.parameterisation))
+    return DiffusionModel(schedule, net, functools.partial(BinomialDiffusion, p_pi=p_pi,
+                                                           parameterisation=c.diffusion.parameterisation))
 
 
-class _BinomialFactory:
-    """``make_process`` for binomial diffusion with a given π rate and parameterisation."""
+def image_model(c, image_shape: tuple[int, int, int], seed: int) -> DiffusionModel:
+    """Gaussian diffusion with the image network of App. D.2.1 (any image section of params.yaml).
 
-    def __init__(self, p_pi: float, parameterisation: str):
-        self.p_pi, self.parameterisation = p_pi, parameterisation
-
-    def __call__(self, beta: Tensor) -> BinomialDiffusion:
-        return BinomialDiffusion(beta, self.p_pi, self.parameterisation)
+    Raises:
+        ConfigError: if the image size is not divisible by the coarsest scale 2^(n_scales − 1).
+    """
+    coarsest = 2 ** (c.net.n_scales - 1)
+    if c.net.conv_layers and any(side % coarsest for side in image_shape[1:]):
+        raise cfg.ConfigError(f"net.n_scales: {c.net.n_scales} scales need image sides divisible by {coarsest}, "
+                              f"got {tuple(image_shape[1:])}")
+    net = ImageNet(c.diffusion.n_steps, image_shape, c.net, torch.Generator().manual_seed(seed))
+    schedule = make_schedule(c.diffusion.schedule, c.diffusion.n_steps, c.diffusion.beta_1)
+    return DiffusionModel(schedule, net, functools.partial(GaussianDiffusion, parameterisation=c.diffusion.parameterisation))
 
 
 def load(model: DiffusionModel, path) -> DiffusionModel:
@@ -85,4 +97,6 @@ def build(name: str, config: cfg.Config, meta: dict, x_train: Tensor | None = No
         return model
     if name == "heartbeat":
         return heartbeat_model(section, meta["p_pi"], seed)
+    if name in cfg.IMAGE_DATASETS:
+        return image_model(section, tuple(meta["image_shape"]), seed)
     raise ValueError(f"unknown dataset {name!r}")

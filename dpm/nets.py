@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+from dpm.temporal import Bumps, readout
 
 
 class TimeReadout(nn.Module):
@@ -135,3 +138,96 @@ def _glorot_sigmoid(layer: nn.Linear, generator: torch.Generator | None) -> nn.L
         layer.weight.uniform_(-limit, limit, generator=generator)
         layer.bias.zero_()
     return layer
+
+
+class MultiScaleConv(nn.Module):
+    """Mean-pool to scales 2^s, convolve at each scale, upsample, sum (Paper: App. D.2.1).
+
+    The composition is a convolution with a multi-scale kernel, up to blocking artefacts of the
+    nearest-neighbour upsampling (Barron et al. 2013). Image height and width must be
+    divisible by 2^(n_scales − 1). The nonlinearity is applied by the caller.
+
+    Args:
+        n_in, n_out: channels.
+        n_scales: number of scales s = 0..n_scales − 1; one scale is a plain convolution.
+        kernel_size: odd; "same" padding at every scale.
+    """
+
+    def __init__(self, n_in: int, n_out: int, n_scales: int, kernel_size: int = 3):
+        super().__init__()
+        self.convs = nn.ModuleList(
+            nn.Conv2d(n_in, n_out, kernel_size, padding=kernel_size // 2, bias=s == 0) for s in range(n_scales))
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.convs[0](x)
+        for s, conv in enumerate(self.convs[1:], start=1):
+            factor = 2 ** s
+            coarse = conv(F.avg_pool2d(x, factor))
+            out = out + F.interpolate(coarse, scale_factor=factor, mode="nearest")
+        return out
+
+
+ACTIVATIONS = {
+    # the authors' code: LeakyReLU(0.05) in every layer
+    "leaky_relu": (lambda: nn.LeakyReLU(0.05), lambda: nn.LeakyReLU(0.05)),
+    # the paper: soft ReLU after multi-scale convolutions, tanh in the dense layers (App. D.2.1)
+    "paper": (nn.Softplus, nn.Tanh),
+}
+
+
+class ImageNet(nn.Module):
+    """Per-pixel coefficients (z_μ, z_Σ) for images, time entering through J bumps.
+
+    Paper: App. D.2.1, Fig. D.1. A multi-scale convolutional pathway and/or a dense pathway
+    (each optional), concatenated per pixel, then 1×1 convolutions ("a dense transformation
+    performed on each pixel"), then a linear map to 2J coefficients per pixel and colour,
+    mixed over time by the bumps (Eq. 63–64). Without the dense pathway the network is fully
+    convolutional: it accepts any image size divisible by 2^(n_scales − 1).
+
+    The data arrive flattened, (..., C·H·W) as the diffusion math sees them; ``image_shape``
+    is (C, H, W) and can be changed on a fully convolutional net to sample other sizes.
+
+    Returns:
+        (z_μ, z_Σ), each shaped like x.
+    """
+
+    def __init__(self, n_steps: int, image_shape: tuple[int, int, int], c, generator: torch.Generator | None = None):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        n_colours, height, width = image_shape
+        conv_act, dense_act = ACTIVATIONS[c.activation]
+        self.conv = nn.Sequential(*[
+            layer for i in range(c.conv_layers)
+            for layer in (MultiScaleConv(n_colours if i == 0 else c.conv_channels, c.conv_channels, c.n_scales,
+                                         c.kernel_size), conv_act())])
+        self.dense = None
+        if c.dense_out > 0:
+            sizes = [n_colours * height * width] + [c.dense_width] * c.dense_layers
+            layers = [m for a, b in zip(sizes[:-1], sizes[1:]) for m in (nn.Linear(a, b), dense_act())]
+            self.dense = nn.Sequential(*layers, nn.Linear(sizes[-1], c.dense_out * height * width))
+        n_features = (c.conv_channels if c.conv_layers else n_colours) + c.dense_out
+        upper = []
+        for _ in range(c.upper_layers):
+            upper += [nn.Conv2d(n_features, c.upper_channels, 1), conv_act()]
+            n_features = c.upper_channels
+        self.upper = nn.Sequential(*upper)
+        self.coefficients = nn.Conv2d(n_features, 2 * c.n_bumps * n_colours, 1)
+        nn.init.normal_(self.coefficients.weight, std=c.readout_init / n_features ** 0.5, generator=generator)
+        nn.init.zeros_(self.coefficients.bias)
+        self.bumps = Bumps(n_steps, c.n_bumps, c.bump_width)
+        self.n_dense_out = c.dense_out
+
+    def forward(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        lead = x.shape[:-1]
+        n_colours, height, width = self.image_shape
+        images = x.reshape(-1, n_colours, height, width)  # batch, colours, height, width
+        h = self.conv(images) if len(self.conv) else images
+        if self.dense is not None:
+            d = self.dense(images.flatten(1)).reshape(-1, self.n_dense_out, height, width)
+            h = torch.cat([h, d], dim=1)
+        y = self.coefficients(self.upper(h))
+        y = y.reshape(-1, 2, self.bumps.centres.shape[0], n_colours, height, width)  # (B, μ|Σ, J, C, H, W)
+        t = t.reshape(t.shape + (1,) * (len(lead) - t.ndim)).expand(lead)  # t's shape is a prefix of lead
+        g = self.bumps(t.reshape(-1))  # (B, J)
+        z_mu, z_sigma = readout(y[:, 0], g), readout(y[:, 1], g)
+        return z_mu.reshape(lead + (-1,)), z_sigma.reshape(lead + (-1,))

@@ -36,15 +36,24 @@ class Run:
             is not resumed (a changed parameter or library starts training afresh).
         writer: TensorBoard SummaryWriter, or None.
         n_t: None sums K over every t per example; an integer samples that many t (``kl_sum``).
+        proposal: the distribution of the sampled t in training (``kl_sum``); None is uniform.
+        curve_proposal: the same for the learning curve's holdout estimate.
         log_figures: optional callable(model, writer, iteration) drawing sample plots, called
             at each checkpoint.
+        prepare: optional callable(batch, generator) → the batch in model units, applied to
+            each training batch (fresh dequantisation noise for 8-bit images).
+        n_units: the logged bits are per example divided by this (pixels per image: bits/pixel).
         progress: show a tqdm bar.
     """
     checkpoint: Path
     fingerprint: str
     writer: object | None = None
     n_t: int | None = None
+    proposal: Tensor | None = None
+    curve_proposal: Tensor | None = None
     log_figures: Callable[[DiffusionModel, object, int], None] | None = None
+    prepare: Callable[[Tensor, torch.Generator], Tensor] | None = None
+    n_units: int = 1
     progress: bool = True
 
 
@@ -53,7 +62,8 @@ def fit(model: DiffusionModel, x_train: Tensor, x_holdout: Tensor, c: TrainConfi
 
     Args:
         model: the model, on the device of x_train.
-        x_train: (N, D) training data; x_holdout: (M, D) data for the learning curve.
+        x_train: (N, D) training data (as stored: ``run.prepare`` maps a batch to model units);
+            x_holdout: (M, D) data for the learning curve, in model units.
         c: the training section of params.yaml.
         run: checkpoint, writer and options.
 
@@ -72,7 +82,9 @@ def fit(model: DiffusionModel, x_train: Tensor, x_holdout: Tensor, c: TrainConfi
     bar = _progress(run, start, c.n_iterations)
     for iteration in range(start + 1, c.n_iterations + 1):
         batch = x_train[torch.randint(len(x_train), (c.batch_size,), generator=generator, device=x_train.device)]
-        loss = -bound_terms(model.process(), model.reverse, batch, generator, run.n_t).k.mean()
+        if run.prepare is not None:
+            batch = run.prepare(batch, generator)
+        loss = -bound_terms(model.process(), model.reverse, batch, generator, run.n_t, run.proposal).k.mean()
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"loss is {loss.item()} at iteration {iteration}; the last good checkpoint "
@@ -108,10 +120,10 @@ def _log(model: DiffusionModel, x_holdout: Tensor, run: Run, iteration: int, sec
     """Holdout K (its own generator, so logging never changes the training stream)."""
     generator = torch.Generator(device=x_holdout.device).manual_seed(iteration)
     process = model.process()
-    terms = bound_terms(process, model.reverse, x_holdout, generator, run.n_t)
-    k_bits = to_bits(terms.k.mean().item())
-    l_null_bits = to_bits(process.log_prior(x_holdout).mean().item())
-    row = {"iteration": iteration, "seconds": round(seconds, 3), "train_loss_bits": to_bits(loss.item()),
+    terms = bound_terms(process, model.reverse, x_holdout, generator, run.n_t, run.curve_proposal)
+    k_bits = to_bits(terms.k.mean().item()) / run.n_units
+    l_null_bits = to_bits(process.log_prior(x_holdout).mean().item()) / run.n_units
+    row = {"iteration": iteration, "seconds": round(seconds, 3), "train_loss_bits": to_bits(loss.item()) / run.n_units,
            "holdout_K_bits": k_bits, "holdout_K_minus_L_null_bits": k_bits - l_null_bits}
     if run.writer is not None:
         _write_scalars(run.writer, row, grad_norm.item(), lr)

@@ -1,6 +1,6 @@
-"""Stage ``data``: generate a toy dataset, split and scale it.
+"""Stage ``data``: make one dataset's train/holdout split (generated, or from fetched raw files).
 
-Usage: python -m pipeline.data DATASET OUT_DIR
+Usage: python -m pipeline.data DATASET OUT_DIR [--raw RAW_DIR]
 """
 
 from __future__ import annotations
@@ -10,14 +10,17 @@ import argparse
 from dpm import datasets
 from pipeline import common
 
+DATASETS = ["swiss_roll", "heartbeat", "mnist", "cifar10", "dead_leaves", "bark"]
+
 
 def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("dataset", choices=["swiss_roll", "heartbeat"])
+    parser.add_argument("dataset", choices=DATASETS)
     parser.add_argument("out_dir")
+    parser.add_argument("--raw", help="folder of the fetched raw files (mnist, cifar10, bark)")
     args = parser.parse_args(argv)
     config = common.load_config()
-    datasets.save(datasets.make(args.dataset, config), args.out_dir)
+    datasets.save(datasets.make(args.dataset, config, args.raw), args.out_dir)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ from dpm.atomic import atomic_path, atomic_write_text
 from dpm.paper import TABLE_1
 from pipeline import common
 
-COLUMNS = ["dataset", "profile", "K", "K_se", "K_minus_L_null", "L_null", "paper_K", "paper_K_minus_L_null",
-           "true_log_likelihood", "unit", "T", "beta_1", "n_holdout", "device", "git_commit"]
+COLUMNS = ["dataset", "data", "profile", "K", "K_se", "K_minus_L_null", "L_null", "paper_K", "paper_K_minus_L_null",
+           "true_log_likelihood", "unit", "K_over_t", "T", "beta_1", "parameterisation", "n_holdout",
+           "n_parameters", "train_seconds", "train_device", "git_commit"]
 
 
 def table(metrics: list[dict]) -> pd.DataFrame:
@@ -26,7 +27,8 @@ def table(metrics: list[dict]) -> pd.DataFrame:
     rows = []
     for m in metrics:
         paper_k, paper_gain, _ = TABLE_1[m["dataset"]]
-        rows.append({**m, "paper_K": paper_k, "paper_K_minus_L_null": paper_gain})
+        rows.append({**m, "data": m.get("label", m["dataset"]), "paper_K": paper_k,
+                     "paper_K_minus_L_null": paper_gain})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

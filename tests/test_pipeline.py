@@ -70,14 +70,21 @@ def project(tmp_path_factory):
 
 def test_snakemake_builds_table1_and_dvc_agrees(project):
     table = (project / "results/table1.csv").read_text().splitlines()
-    assert table[0].startswith("dataset,profile,K,K_se,K_minus_L_null,L_null,paper_K")
-    assert [row.split(",")[0] for row in table[1:]] == ["swiss_roll", "heartbeat"]
-    assert all(",smoke," in row for row in table[1:])
+    assert table[0].startswith("dataset,data,profile,K,K_se,K_minus_L_null,L_null,paper_K")
+    rows = {row.split(",")[0]: row for row in table[1:]}
+    assert list(rows) == ["swiss_roll", "heartbeat", "bark", "dead_leaves", "cifar10", "mnist"]
+    assert all(",smoke," in row for row in rows.values())
+    # the mirror has no bark: the row says what it was computed on
+    assert rows["bark"].split(",")[1] == "texture stand-in"
+    assert "bits/pixel" in rows["cifar10"]
     assert (project / "results/table1.md").exists()
     assert list((project / "runs/swiss_roll").glob("events.out.tfevents.*"))
+    assert list((project / "runs/cifar10").glob("events.out.tfevents.*"))
     assert "![figure1](figure1.png)" in (project / "results/table1.md").read_text()
     assert (project / "results/figure1.png").stat().st_size > 10_000
     assert (project / "results/figure2.png").stat().st_size > 5_000
+    for figure in ("figure3", "figure4", "figure_app1", "figure_bark"):
+        assert (project / f"results/{figure}.png").stat().st_size > 5_000
 
 
 def test_after_snakemake_dvc_finds_nothing_to_do(project):

@@ -1,0 +1,300 @@
+"""Checksummed fetching of raw dataset files: from an offline mirror, else from the web.
+
+Every file a dataset module needs is described once, as a `RemoteFile` with its sha256. `fetch`
+puts a verified copy in a destination folder: a copy already there is reused if its checksum
+matches; otherwise the file is copied from the mirror folder (``$DPM_DATA_MIRROR``) or
+downloaded, written to a temporary name beside the target, and renamed into place only after its
+sha256 matched. Nothing unverified or half-written ever sits under a file's real name.
+
+`safe_extract` unpacks tar archives without letting a member escape its destination, and
+`load_pickle_verified` unpickles a file only after its checksum matched, since unpickling runs
+code chosen by whoever wrote the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import os
+import pickle
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+from dpm.atomic import atomic_path
+
+MIRROR_ENV = "DPM_DATA_MIRROR"
+CHUNK_BYTES = 1 << 20
+DOWNLOAD_TIMEOUT_S = 60.0
+
+# tarfile's "data" extraction filter (PEP 706) exists from Python 3.11.4 on.
+_DATA_FILTER = getattr(tarfile, "data_filter", None)
+
+
+class ChecksumError(OSError):
+    """A file's sha256 is not the recorded one.
+
+    Attributes:
+        path: the file (or URL) whose content was hashed.
+        expected: the recorded sha256, hex.
+        actual: the sha256 of the content found, hex.
+    """
+
+    def __init__(self, path: str | Path, expected: str, actual: str):
+        super().__init__(
+            f"checksum mismatch for {path}: expected sha256 {expected}, got sha256 {actual}")
+        self.path, self.expected, self.actual = str(path), expected, actual
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteFile:
+    """One raw file of a dataset, as published.
+
+    Attributes:
+        filename: the file's name in the destination folder.
+        sha256: its sha256, hex; None where no checksum is recorded (such a file is never
+            fetched, since no copy of it could be verified).
+        url: where to download it; None for a file that only the offline mirror holds.
+        mirror_path: its path relative to the mirror root, e.g.
+            ``"mnist/train-images-idx3-ubyte.gz"``.
+    """
+
+    filename: str
+    sha256: str | None
+    url: str | None
+    mirror_path: str
+
+
+class MissingDataError(OSError):
+    """A file is neither in the destination folder, nor in the mirror, nor downloadable.
+
+    Attributes:
+        remote: the file that is missing.
+        dest: where `fetch` would have put it.
+        reason: why no source worked.
+    """
+
+    def __init__(self, remote: RemoteFile, dest: Path, mirror: Path | None, reason: str):
+        mirror_copy = (mirror / remote.mirror_path if mirror is not None
+                       else f"${MIRROR_ENV}/{remote.mirror_path} (${MIRROR_ENV} is not set)")
+        super().__init__(
+            f"missing data file {remote.filename}: {reason}.\n"
+            f"  download URL: {remote.url or 'none (mirror-only file)'}\n"
+            f"  sha256: {remote.sha256 or 'none recorded'}\n"
+            f"  put a verified copy at {mirror_copy}\n"
+            f"  or at {dest}")
+        self.remote, self.dest, self.reason = remote, dest, reason
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive member could land outside its destination folder, or is not a plain file."""
+
+
+class _FromEnv(enum.Enum):
+    MIRROR = f"${MIRROR_ENV}"
+
+
+FROM_ENV = _FromEnv.MIRROR
+"""Default ``mirror`` argument: read the mirror root from ``$DPM_DATA_MIRROR`` at call time."""
+
+Mirror = Path | str | None | _FromEnv
+
+
+def sha256_of(path: str | Path) -> str:
+    """The sha256 of a file's content, hex, read in chunks of `CHUNK_BYTES`."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def mirror_root() -> Path | None:
+    """The offline mirror's root folder from ``$DPM_DATA_MIRROR``; None if unset or empty."""
+    value = os.environ.get(MIRROR_ENV, "")
+    return Path(value) if value else None
+
+
+def resolve_mirror(mirror: Mirror) -> Path | None:
+    """Turns a ``mirror`` argument into a folder: `FROM_ENV` reads `mirror_root`, None is none."""
+    if mirror is FROM_ENV:
+        return mirror_root()
+    return None if mirror is None else Path(mirror)
+
+
+def write_verified(dest: Path, sha256: str, write: Callable[[Path], None], source: str) -> Path:
+    """Writes ``dest`` through a temporary file that is renamed into place only if verified.
+
+    Args:
+        dest: the final path.
+        sha256: the content's expected sha256, hex.
+        write: writes the content to the temporary path it is given.
+        source: where the content comes from, named in a `ChecksumError`.
+
+    Returns:
+        ``dest``.
+
+    Raises:
+        ChecksumError: the written content has another sha256; neither ``dest`` nor the
+            temporary file is left behind.
+    """
+    with atomic_path(dest) as tmp:
+        write(tmp)
+        actual = sha256_of(tmp)
+        if actual != sha256:
+            raise ChecksumError(source, sha256, actual)
+    return dest
+
+
+def _download(url: str, path: Path) -> None:
+    """Streams ``url`` to ``path``, giving up after `DOWNLOAD_TIMEOUT_S` without data."""
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, \
+            open(path, "wb") as out:
+        shutil.copyfileobj(response, out, CHUNK_BYTES)
+
+
+def fetch(remote: RemoteFile, dest_dir: str | Path, mirror: Mirror = FROM_ENV) -> Path:
+    """Puts a verified copy of ``remote`` in ``dest_dir``: the one there, the mirror's or the URL's.
+
+    A file already at ``dest_dir/remote.filename`` is kept if its sha256 matches and deleted
+    otherwise. A copy found in the mirror is used before the URL is tried; a corrupt mirror copy
+    is an error, not a reason to download.
+
+    Args:
+        remote: the file to fetch.
+        dest_dir: the destination folder (created if needed).
+        mirror: the mirror root; `FROM_ENV` (default) reads ``$DPM_DATA_MIRROR``, None means no
+            mirror.
+
+    Returns:
+        ``dest_dir/remote.filename``, whose sha256 is ``remote.sha256``.
+
+    Raises:
+        ChecksumError: the mirror copy or the download has the wrong sha256.
+        MissingDataError: no checksum is recorded, or neither the mirror nor the URL has the file.
+    """
+    mirror = resolve_mirror(mirror)
+    dest = Path(dest_dir) / remote.filename
+    if remote.sha256 is None:
+        raise MissingDataError(remote, dest, mirror,
+                               "no sha256 is recorded for it, so no copy of it can be verified")
+    if dest.is_file():
+        if sha256_of(dest) == remote.sha256:
+            return dest
+        dest.unlink()
+    mirror_copy = mirror / remote.mirror_path if mirror is not None else None
+    if mirror_copy is not None and mirror_copy.is_file():
+        return write_verified(dest, remote.sha256,
+                              lambda tmp: shutil.copyfile(mirror_copy, tmp), str(mirror_copy))
+    no_mirror = f"not in the mirror ({mirror_copy or 'no mirror configured'})"
+    if remote.url is None:
+        raise MissingDataError(remote, dest, mirror, f"{no_mirror} and it has no download URL")
+    try:
+        return write_verified(dest, remote.sha256,
+                              lambda tmp: _download(remote.url, tmp), remote.url)
+    except ChecksumError:
+        raise
+    except (urllib.error.URLError, OSError) as err:
+        raise MissingDataError(remote, dest, mirror,
+                               f"{no_mirror} and downloading {remote.url} failed: {err}") from err
+
+
+def _member_kind(member: tarfile.TarInfo) -> str:
+    """A tar member's type in words."""
+    kinds = [(member.issym, "symbolic link"), (member.islnk, "hard link"),
+             (member.ischr, "character device"), (member.isblk, "block device"),
+             (member.isfifo, "fifo")]
+    return next((word for test, word in kinds if test()), "special file")
+
+
+def _check_member(member: tarfile.TarInfo, root: Path) -> None:
+    """Raises `UnsafeArchiveError` unless ``member`` is a plain file or folder inside ``root``."""
+    name = member.name
+    if not (member.isfile() or member.isdir()):
+        kind = _member_kind(member)
+        raise UnsafeArchiveError(f"refusing archive member {name!r}: it is a {kind}")
+    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).anchor:
+        raise UnsafeArchiveError(f"refusing archive member {name!r}: absolute path")
+    if ".." in PurePosixPath(name).parts or ".." in PureWindowsPath(name).parts:
+        raise UnsafeArchiveError(f"refusing archive member {name!r}: its path contains '..'")
+    if not (root / name).resolve().is_relative_to(root):
+        raise UnsafeArchiveError(f"refusing archive member {name!r}: it resolves outside {root}")
+    if _DATA_FILTER is not None:
+        try:
+            _DATA_FILTER(member, str(root))
+        except tarfile.FilterError as err:
+            raise UnsafeArchiveError(f"refusing archive member {name!r}: {err}") from err
+
+
+def _extract_file(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path) -> Path:
+    """Copies one checked file member to ``root/member.name`` through a temporary file."""
+    target = root / member.name
+    source = tar.extractfile(member)
+    with source, atomic_path(target) as tmp, open(tmp, "wb") as out:
+        shutil.copyfileobj(source, out, CHUNK_BYTES)
+    return target
+
+
+def safe_extract(archive: str | Path, dest_dir: str | Path,
+                 members: list[str] | None = None) -> list[Path]:
+    """Extracts plain files and folders of a tar(.gz) archive, refusing anything that could escape.
+
+    Every chosen member is checked before anything is written: absolute paths, paths with
+    ``..``, paths resolving outside ``dest_dir`` and links, devices and fifos are refused (and
+    tarfile's ``"data"`` filter is applied on top where available). Each file is written to a
+    temporary name and renamed, so no partial file is left under a member's name.
+
+    Args:
+        archive: the tar archive (any compression tarfile reads).
+        dest_dir: the destination folder (created if needed).
+        members: names of the members to extract; None for all.
+
+    Returns:
+        The paths of the extracted files, in archive order.
+
+    Raises:
+        UnsafeArchiveError: a chosen member is unsafe (named in the message); nothing is written.
+        KeyError: a name in ``members`` is not in the archive.
+    """
+    root = Path(dest_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    root = root.resolve()
+    with tarfile.open(archive, "r:*") as tar:
+        chosen = tar.getmembers() if members is None else [tar.getmember(n) for n in members]
+        for member in chosen:
+            _check_member(member, root)
+        extracted = []
+        for member in chosen:
+            if member.isdir():
+                (root / member.name).mkdir(parents=True, exist_ok=True)
+            else:
+                extracted.append(_extract_file(tar, member, root))
+    return extracted
+
+
+def load_pickle_verified(path: str | Path, sha256: str) -> Any:
+    """Unpickles a file only if its sha256 is ``sha256`` (unpickling can run arbitrary code).
+
+    The bytes are read once, hashed and unpickled from memory, so the file cannot change
+    between the check and the load.
+
+    Args:
+        path: the pickle file.
+        sha256: its expected sha256, hex.
+
+    Returns:
+        The unpickled object; Python 2 ``str`` objects come back as ``bytes``.
+
+    Raises:
+        ChecksumError: the file has another sha256; nothing was unpickled.
+    """
+    data = Path(path).read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise ChecksumError(path, sha256, actual)
+    return pickle.loads(data, encoding="bytes")
