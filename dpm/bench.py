@@ -1,0 +1,305 @@
+"""Benchmark every model of a profile on the device at hand, on synthetic data of the right shape.
+
+For each dataset: parameter count, training examples per second (real Adam steps, as dpm/train.py
+takes them), sampling and holdout-evaluation seconds per example, peak memory, and the projected
+hours to train the paper profile's model on this device. No real data is read: standard normal
+values in model units, random bits at π's rate for the heartbeat. On a CPU shared with other jobs,
+set OMP_NUM_THREADS to the cores actually free: oversubscribed threads wait on each other.
+
+Usage: python -m dpm.bench [--profile P] [--datasets D ...] [--device auto|cpu|cuda] [--seconds S]
+                           [--paper-batch N] [--out FILE.json]
+
+Deviation from STYLE.md (no argparse in dpm/): the command line lives here, under ``__main__``,
+because the benchmark is a tool run by hand, not a pipeline stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import torch
+from torch import Tensor
+
+from dpm import config as cfg, device as devices, model as models
+from dpm.atomic import atomic_write_text
+from dpm.bound import bound_terms, inverse_t_proposal
+from dpm.data import heartbeat
+from dpm.sampling import reverse_trajectory
+from pipeline.common import PARAMS, git_commit
+from pipeline.data import DATASETS
+
+MIN_TRAIN_STEPS = 3
+N_SAMPLES = 4  # examples in the timed reverse chain
+# The paper's image models take ~10 s and GBs per step of 16 images on a 2-core CPU: there the
+# projection times smaller steps by default and scales per example (GPU, toys: the paper's batch).
+CPU_PAPER_BATCH = 8
+FIXED_IMAGE_SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}  # colours, height, width
+
+NOTES = [
+    "train: real steps (forward, backward, Adam) on synthetic data at the profile's batch size, as dpm/train.py "
+    "takes them; images: one importance-sampled t per example, bfloat16 autocast on CUDA if train.amp; toys: the "
+    "exact sum over t. One warm-up step is excluded.",
+    f"sample: a reverse chain of T steps over {N_SAMPLES} examples, its first step a warm-up; where the chain "
+    "outlasts the time budget only its first steps are timed and the time per step is scaled to T "
+    "(`chain steps run` < T).",
+    "eval: the evaluate stage's K estimate per example and repeat (images: one importance-sampled t; toys: the "
+    "exact sum over t), at eval.batch_size; total = that × eval.n_repeats × n_holdout (bark: unknown, its holdout "
+    "is cut from photographs). The stage's uniform-t Monte Carlo check is not counted.",
+    "memory: CUDA: torch.cuda.max_memory_allocated while the model was measured; CPU: the increase of the "
+    "process's peak RSS (ru_maxrss), 0 where an earlier model had already reached a higher peak.",
+    "paper: the paper profile's model trained on this device at `paper batch` examples per step (on the CPU at "
+    f"most {CPU_PAPER_BATCH} images by default); hours = n_iterations × batch_size / (examples per second) / 3600.",
+]
+
+# row key → column of the printed table
+TABLE_COLUMNS = {
+    "dataset": "dataset", "n_parameters": "parameters", "train_examples_per_s": "train ex/s",
+    "sample_seconds_per_example": "sample s/ex", "sample_steps_run": "chain steps run",
+    "eval_seconds_per_example": "eval s/ex", "eval_projected_seconds": "eval total s", "peak_memory_mib": "peak MiB",
+    "paper_train_examples_per_s": "paper ex/s", "paper_measured_batch": "paper batch",
+    "paper_train_hours": "paper train h",
+}
+
+
+def synthetic_meta(name: str, config: cfg.Config) -> dict:
+    """What ``models.build`` needs of a dataset's data, from the config alone, and ``n_dims``."""
+    section = getattr(config, name)
+    if name == "swiss_roll":
+        return {"n_dims": 2}
+    if name == "heartbeat":
+        return {"p_pi": heartbeat.mean_activity(section.data.n_bits, section.data.period),
+                "n_dims": section.data.n_bits}
+    if name in FIXED_IMAGE_SHAPES:
+        n_colours, height, width = FIXED_IMAGE_SHAPES[name]
+    else:  # dead leaves and bark: grey squares of the profile's size
+        n_colours, height = 1, section.data.image_size if name == "dead_leaves" else section.data.patch_size
+        width = height
+    return {"image_shape": [n_colours, height, width], "n_dims": n_colours * height * width}
+
+
+def synthetic(meta: dict, n: int, generator: torch.Generator, device: torch.device) -> Tensor:
+    """(n, D) data in model units: bits at rate p_π (binary models), else standard normal."""
+    shape = (n, meta["n_dims"])
+    if "p_pi" in meta:
+        return torch.bernoulli(torch.full(shape, meta["p_pi"], device=device), generator=generator)
+    return torch.randn(shape, generator=generator, device=device)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(step: Callable[[], object], seconds: float, min_calls: int, device: torch.device) -> tuple[float, int]:
+    """Seconds per call of ``step`` after one warm-up call, repeated for about ``seconds`` and at
+    least ``min_calls`` times; returns (seconds per call, timed calls)."""
+    step()
+    _sync(device)
+    start, n_calls = time.perf_counter(), 0
+    while n_calls < min_calls or time.perf_counter() - start < seconds:
+        step()
+        _sync(device)
+        n_calls += 1
+    return (time.perf_counter() - start) / n_calls, n_calls
+
+
+def _t_draws(name: str, section, device: torch.device, importance: bool) -> tuple[int | None, Tensor | None]:
+    """(n_t, proposal) for ``bound_terms``: images one t per example, by P(t) ∝ 1/t if
+    ``importance``; toys the exact sum over t (pipeline/train.py, pipeline/evaluate.py)."""
+    if name not in cfg.IMAGE_DATASETS:
+        return None, None
+    return 1, inverse_t_proposal(section.diffusion.n_steps, device=device) if importance else None
+
+
+def measure_training(model: models.DiffusionModel, name: str, section, meta: dict, device: torch.device,
+                     seconds: float, batch_size: int) -> tuple[float, int]:
+    """Training examples per second and the number of timed steps: each step draws a batch,
+    computes −K as dpm/train.py does, back-propagates, clips (infinite norm) and takes an Adam step."""
+    importance = name in cfg.IMAGE_DATASETS and section.train.t_sampling == "importance"
+    n_t, proposal = _t_draws(name, section, device, importance)
+    model.amp = name in cfg.IMAGE_DATASETS and section.train.amp
+    generator = torch.Generator(device=device).manual_seed(section.train.seed)
+    pool = synthetic(meta, 4 * batch_size, generator, device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=section.train.learning_rate)
+
+    def step() -> None:
+        batch = pool[torch.randint(len(pool), (batch_size,), generator=generator, device=device)]
+        loss = -bound_terms(model.process(), model.reverse, batch, generator, n_t, proposal).k.mean()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
+        optimiser.step()
+
+    per_step, n_steps = _timed(step, seconds, MIN_TRAIN_STEPS, device)
+    model.amp = False  # the evaluate and figure stages build their models without autocast
+    return batch_size / per_step, n_steps
+
+
+def measure_sampling(model: models.DiffusionModel, meta: dict, device: torch.device,
+                     seconds: float) -> tuple[float, int]:
+    """Seconds per example of x_0 ~ p(x_0) (Eq. 5) over a chain of ``N_SAMPLES``, and how many of
+    the chain's T steps were run: the first is a warm-up; the chain stops after ``seconds``."""
+    generator = torch.Generator(device=device).manual_seed(0)
+    chain = reverse_trajectory(model, (N_SAMPLES, meta["n_dims"]), generator, device)
+    n_steps, _ = next(chain)  # (T, x_T ~ π)
+    next(chain)
+    _sync(device)
+    start, n_timed = time.perf_counter(), 0
+    for _ in chain:
+        n_timed += 1
+        if time.perf_counter() - start > seconds:
+            break
+    _sync(device)
+    per_step = (time.perf_counter() - start) / n_timed
+    return per_step * n_steps / N_SAMPLES, n_timed + 1
+
+
+@torch.no_grad()
+def measure_evaluation(model: models.DiffusionModel, name: str, section, meta: dict, device: torch.device,
+                       seconds: float) -> float:
+    """Seconds per holdout example and repeat of the evaluate stage's K estimate."""
+    n_t, proposal = _t_draws(name, section, device, importance=True)
+    generator = torch.Generator(device=device).manual_seed(section.eval.seed)
+    x = synthetic(meta, section.eval.batch_size, generator, device)
+    process = model.process()
+    per_batch, _ = _timed(lambda: bound_terms(process, model.reverse, x, generator, n_t, proposal),
+                          seconds, 1, device)
+    return per_batch / len(x)
+
+
+def _memory_mark(device: torch.device) -> int:
+    """Start a peak-memory measurement; returns the CPU's peak RSS so far (KiB, Linux)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _peak_memory_mib(device: torch.device, mark: int) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - mark) / 2 ** 10
+
+
+def measure_model(name: str, config: cfg.Config, device: torch.device, seconds: float) -> dict:
+    """Every figure of the model of ``name`` in ``config``'s profile."""
+    section, meta = getattr(config, name), synthetic_meta(name, config)
+    mark = _memory_mark(device)
+    model = models.build(name, config, meta, seed=section.train.seed).to(device)
+    rate, n_steps = measure_training(model, name, section, meta, device, seconds, section.train.batch_size)
+    sample_seconds, n_run = measure_sampling(model, meta, device, seconds)
+    eval_seconds = measure_evaluation(model, name, section, meta, device, seconds)
+    n_holdout = getattr(section.data, "n_holdout", None)
+    return {
+        "dataset": name, "n_parameters": sum(p.numel() for p in model.parameters()),
+        "T": section.diffusion.n_steps, "train_batch_size": section.train.batch_size,
+        "train_examples_per_s": rate, "train_steps_timed": n_steps,
+        "sample_seconds_per_example": sample_seconds, "sample_steps_run": n_run,
+        "eval_seconds_per_example": eval_seconds, "eval_n_repeats": section.eval.n_repeats, "eval_n_holdout": n_holdout,
+        "eval_projected_seconds": None if n_holdout is None else eval_seconds * section.eval.n_repeats * n_holdout,
+        "peak_memory_mib": _peak_memory_mib(device, mark),
+        "peak_memory_kind": "cuda max_memory_allocated" if device.type == "cuda" else "process peak RSS increase",
+    }
+
+
+def project_paper(name: str, paper: cfg.Config, device: torch.device, seconds: float, batch_size: int) -> dict:
+    """Hours to train the paper profile's model of ``name`` on ``device``, from its measured throughput."""
+    section, meta = getattr(paper, name), synthetic_meta(name, paper)
+    model = models.build(name, paper, meta, seed=section.train.seed).to(device)
+    rate, _ = measure_training(model, name, section, meta, device, seconds, batch_size)
+    return {"paper_train_examples_per_s": rate, "paper_measured_batch": batch_size,
+            "paper_batch_size": section.train.batch_size, "paper_n_iterations": section.train.n_iterations,
+            "paper_train_hours": section.train.n_iterations * section.train.batch_size / rate / 3600}
+
+
+def _paper_batch(name: str, paper: cfg.Config, device: torch.device) -> int:
+    """The paper's batch size, capped at ``CPU_PAPER_BATCH`` for image models on the CPU."""
+    batch_size = getattr(paper, name).train.batch_size
+    if device.type == "cpu" and name in cfg.IMAGE_DATASETS:
+        return min(batch_size, CPU_PAPER_BATCH)
+    return batch_size
+
+
+def benchmark(config_path: str | Path, profile: str | None = None, datasets: list[str] | None = None,
+              device: str | None = None, seconds: float = 5.0, paper_batch: int | None = None) -> list[dict]:
+    """One row per dataset: the figures of its model in ``profile`` and the paper projection.
+
+    Args:
+        config_path: params.yaml.
+        profile: smoke, quick or paper; None: the file's.
+        datasets: a subset of the datasets, in order; None: all.
+        device: auto, cpu or cuda; None: the file's.
+        seconds: time budget of each measurement.
+        paper_batch: examples per timed step of the paper model; None: the paper's batch size,
+            at most ``CPU_PAPER_BATCH`` for image models on the CPU.
+
+    Raises:
+        ValueError: naming an unknown dataset.
+    """
+    unknown = [name for name in datasets or [] if name not in DATASETS]
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {unknown}; expected some of {DATASETS}")
+    config = cfg.load(config_path, {} if profile is None else {"profile": profile})
+    paper = cfg.load(config_path, {"profile": "paper"})
+    torch_device = devices.resolve(device or config.device)
+    provenance = {"device": devices.describe(torch_device), "device_kind": torch_device.type,
+                  "torch": torch.__version__, "profile": config.profile,
+                  "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git_commit": git_commit()}
+    rows = []
+    for name in datasets or DATASETS:
+        row = measure_model(name, config, torch_device, seconds)
+        batch = paper_batch or _paper_batch(name, paper, torch_device)
+        row.update(project_paper(name, paper, torch_device, seconds, batch))
+        rows.append({**provenance, **row})
+    return rows
+
+
+def to_markdown(rows: list[dict]) -> str:
+    """The rows as a titled Markdown table, with their provenance and the notes."""
+    table = pd.DataFrame(rows)[list(TABLE_COLUMNS)]
+    table["sample_steps_run"] = [f"{r['sample_steps_run']}/{r['T']}" for r in rows]
+    table["eval_projected_seconds"] = ["n/a" if pd.isna(v) else f"{v:.3g}" for v in table["eval_projected_seconds"]]
+    first = rows[0]
+    header = (f"# Benchmark: profile {first['profile']} on {first['device']}\n\n"
+              f"torch {first['torch']}, git {first['git_commit']}, {first['date']}; "
+              f"peak memory: {first['peak_memory_kind']}.\n\n")
+    notes = "\n".join(f"- {note}" for note in NOTES)
+    markdown = table.rename(columns=TABLE_COLUMNS).to_markdown(index=False, floatfmt=".3g")
+    return header + markdown + "\n\n" + notes + "\n"
+
+
+def write_report(rows: list[dict], out: str | Path) -> str:
+    """Write ``out`` (JSON: notes and rows) and the Markdown table beside it, atomically;
+    returns the Markdown."""
+    markdown = to_markdown(rows)
+    atomic_write_text(out, json.dumps({"notes": NOTES, "rows": rows}, indent=2) + "\n")
+    atomic_write_text(Path(out).with_suffix(".md"), markdown)
+    return markdown
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=cfg.PROFILES, help="default: params.yaml's")
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, metavar="DATASET",
+                        help=f"a subset of {', '.join(DATASETS)} (default: all)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: params.yaml's")
+    parser.add_argument("--seconds", type=float, default=5.0, help="time budget of each measurement")
+    parser.add_argument("--paper-batch", type=int, help="examples per timed step of the paper model")
+    parser.add_argument("--out", type=Path, help="JSON file (default: results/bench/<profile>-<device>.json)")
+    parser.add_argument("--params", type=Path, default=PARAMS, help="the params file")
+    args = parser.parse_args(argv)
+    rows = benchmark(args.params, args.profile, args.datasets, args.device, args.seconds, args.paper_batch)
+    out = args.out or Path("results/bench") / f"{rows[0]['profile']}-{rows[0]['device_kind']}.json"
+    print(write_report(rows, out))
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The benchmark: one row of positive figures per model on the smoke profile; the command writes
+JSON and Markdown; an unknown dataset is an error naming it."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from dpm import bench, config as cfg
+
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+FAST = {"profile": "smoke", "device": "cpu", "seconds": 0.2, "paper_batch": 2}
+
+
+def test_one_row_per_dataset_with_positive_figures():
+    rows = bench.benchmark(PARAMS, datasets=["swiss_roll", "dead_leaves"], **FAST)
+    assert [row["dataset"] for row in rows] == ["swiss_roll", "dead_leaves"]
+    for row in rows:
+        assert row["n_parameters"] > 0
+        assert row["train_examples_per_s"] > 0 and row["train_steps_timed"] >= bench.MIN_TRAIN_STEPS
+        assert row["sample_seconds_per_example"] > 0 and 2 <= row["sample_steps_run"] <= row["T"]
+        assert row["eval_seconds_per_example"] > 0 and row["eval_projected_seconds"] > 0
+        assert row["peak_memory_mib"] >= 0
+        assert row["device"].startswith("CPU") and row["profile"] == "smoke"
+        assert row["paper_train_hours"] > 0 and row["paper_measured_batch"] == 2
+
+
+@pytest.mark.parametrize("name", ["swiss_roll", "heartbeat", *cfg.IMAGE_DATASETS])
+def test_synthetic_data_has_the_model_shape(name):
+    config = cfg.load(PARAMS, {"profile": "smoke"})
+    meta = bench.synthetic_meta(name, config)
+    x = bench.synthetic(meta, 3, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert x.shape == (3, meta["n_dims"])
+    if name == "heartbeat":
+        assert set(x.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_command_writes_json_and_markdown(tmp_path, capsys):
+    out = tmp_path / "bench" / "smoke-cpu.json"
+    bench.main(["--params", str(PARAMS), "--profile", "smoke", "--datasets", "swiss_roll", "--device", "cpu",
+                "--seconds", "0.1", "--paper-batch", "2", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert [row["dataset"] for row in saved["rows"]] == ["swiss_roll"]
+    assert saved["rows"][0]["git_commit"] and saved["rows"][0]["torch"] and saved["notes"]
+    markdown = out.with_suffix(".md").read_text()
+    assert "swiss_roll" in markdown and "swiss_roll" in capsys.readouterr().out
+
+
+def test_unknown_dataset_is_an_error_naming_it(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--datasets", "swiss_roll", "imagenet"])
+    assert "imagenet" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="imagenet"):
+        bench.benchmark(PARAMS, datasets=["imagenet"])
