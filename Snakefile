@@ -93,5 +93,6 @@ for _stage in STAGES:
             ],
         params:
             stage=_stage.name,  # shell: is evaluated lazily; bind the name here
+        threads: 1  # one core per stage; --cores N runs N stages side by side
         shell:
             dvc_bridge.shell_command()

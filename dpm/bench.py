@@ -33,7 +33,6 @@ from dpm.bound import bound_terms, inverse_t_proposal
 from dpm.data import heartbeat
 from dpm.sampling import reverse_trajectory
 from pipeline.common import PARAMS, git_commit
-from pipeline.data import DATASETS
 
 MIN_TRAIN_STEPS = 3
 N_SAMPLES = 4  # examples in the timed reverse chain
@@ -243,9 +242,9 @@ def benchmark(config_path: str | Path, profile: str | None = None, datasets: lis
     Raises:
         ValueError: naming an unknown dataset.
     """
-    unknown = [name for name in datasets or [] if name not in DATASETS]
+    unknown = [name for name in datasets or [] if name not in cfg.DATASETS]
     if unknown:
-        raise ValueError(f"unknown dataset(s) {unknown}; expected some of {DATASETS}")
+        raise ValueError(f"unknown dataset(s) {unknown}; expected some of {cfg.DATASETS}")
     config = cfg.load(config_path, {} if profile is None else {"profile": profile})
     paper = cfg.load(config_path, {"profile": "paper"})
     torch_device = devices.resolve(device or config.device)
@@ -253,7 +252,7 @@ def benchmark(config_path: str | Path, profile: str | None = None, datasets: lis
                   "torch": torch.__version__, "profile": config.profile,
                   "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git_commit": git_commit()}
     rows = []
-    for name in datasets or DATASETS:
+    for name in datasets or cfg.DATASETS:
         row = measure_model(name, config, torch_device, seconds)
         batch = paper_batch or _paper_batch(name, paper, torch_device)
         row.update(project_paper(name, paper, torch_device, seconds, batch))
@@ -287,8 +286,8 @@ def write_report(rows: list[dict], out: str | Path) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=cfg.PROFILES, help="default: params.yaml's")
-    parser.add_argument("--datasets", nargs="+", choices=DATASETS, metavar="DATASET",
-                        help=f"a subset of {', '.join(DATASETS)} (default: all)")
+    parser.add_argument("--datasets", nargs="+", choices=cfg.DATASETS, metavar="DATASET",
+                        help=f"a subset of {', '.join(cfg.DATASETS)} (default: all)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: params.yaml's")
     parser.add_argument("--seconds", type=float, default=5.0, help="time budget of each measurement")
     parser.add_argument("--paper-batch", type=int, help="examples per timed step of the paper model")

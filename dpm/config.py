@@ -230,6 +230,7 @@ class BarkConfig:
 
 
 IMAGE_DATASETS = ("mnist", "cifar10", "dead_leaves", "bark")
+DATASETS = ("swiss_roll", "heartbeat") + IMAGE_DATASETS
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from dataclasses import asdict
@@ -21,8 +22,15 @@ class StageError(RuntimeError):
 
 
 def run(main: Callable[[list[str] | None], None]) -> None:
-    """Run a stage's ``main``; a known failure prints ``error: ...`` and exits with status 1."""
+    """Run a stage's ``main``; a known failure prints ``error: ...`` and exits with status 1.
+
+    ``DPM_THREADS`` (set by the Snakefile to the rule's threads) caps torch's CPU threads.
+    """
     from dpm.train import TrainingDiverged
+    threads = os.environ.get("DPM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        import torch
+        torch.set_num_threads(int(threads))
     try:
         main(None)
     except (cfg.ConfigError, StageError, TrainingDiverged, RuntimeError, OSError) as error:

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import argparse
 
-from dpm import datasets
+from dpm import config as cfg, datasets
 from pipeline import common
-
-DATASETS = ["swiss_roll", "heartbeat", "mnist", "cifar10", "dead_leaves", "bark"]
 
 
 def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("dataset", choices=DATASETS)
+    parser.add_argument("dataset", choices=cfg.DATASETS)
     parser.add_argument("out_dir")
     parser.add_argument("--raw", help="folder of the fetched raw files (mnist, cifar10, bark)")
     args = parser.parse_args(argv)

@@ -336,9 +336,13 @@ def shell_command() -> str:
     runs, so independent stages execute in parallel.  DVC is started with
     the interpreter running Snakemake, so no ``dvc`` on ``PATH`` is needed.
 
+    ``DPM_THREADS`` hands the rule's ``threads`` to the stage (``pipeline.common.run`` sets
+    torch's thread count from it): two stages side by side under ``--cores 2`` then use one
+    core each instead of four threads fighting over two cores.
+
     Returns:
         A command template for Snakemake's ``shell:`` directive.
     """
     python = shlex.quote(sys.executable).replace("{", "{{").replace("}", "}}")
     repro = "-m dvc --wait-for-lock repro --single-item {params.stage:q}"
-    return f"{python} {repro}"
+    return f"DPM_THREADS={{threads}} {python} {repro}"

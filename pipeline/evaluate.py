@@ -21,12 +21,11 @@ from dpm.data import images
 from dpm.data.scaling import Scaling
 from dpm.evaluate import Estimate, holdout_terms
 from pipeline import common
-from pipeline.data import DATASETS
 
 
 def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("dataset", choices=DATASETS)
+    parser.add_argument("dataset", choices=cfg.DATASETS)
     for name in ("data_dir", "model_file", "metrics_json"):
         parser.add_argument(name, type=Path)
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Stage ``fetch``: the raw files of an image dataset, each checked against its recorded sha256.
+"""Stage ``fetch``: the raw files of an image dataset, each checked against its recorded checksum.
 
 Usage: python -m pipeline.fetch {mnist,cifar10,bark} OUT_DIR
 

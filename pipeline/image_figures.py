@@ -25,7 +25,7 @@ from pipeline import common
 
 # figure → (dataset, which data to show beside the samples, its caption)
 FIGURES = {
-    "figure3": ("cifar10", "holdout", "holdout images (Fig. 3a)"),
+    "figure3": ("cifar10", "holdout", "holdout images"),
     "figure4": ("dead_leaves", "train", "a training image"),
     "figure_app1": ("mnist", "holdout", "holdout images"),
     "figure_bark": ("bark", "holdout", "holdout patches"),
@@ -47,9 +47,9 @@ def main(argv: list[str] | None) -> None:
     shown = getattr(split, part)[:c.n_samples].reshape(-1, *shape) / (images.N_LEVELS - 1)
     samples = draw_samples(model, c.n_samples, split.meta, torch.Generator().manual_seed(c.seed))
     n_cols = math.ceil(math.sqrt(c.n_samples))
-    panels = [(f"{split.meta['label']}: {caption}", figures.image_grid(shown, n_cols)),
-              (f"samples, {config.profile} profile", figures.image_grid(samples, n_cols))]
-    fig = figures.image_panels_figure(panels, f"{split.meta['label']} (T = {model.process().n_steps})")
+    panels = [(caption, figures.image_grid(shown, n_cols)), ("samples", figures.image_grid(samples, n_cols))]
+    title = f"{split.meta['label']}, {config.profile} profile, T = {model.process().n_steps}"
+    fig = figures.image_panels_figure(panels, title)
     with atomic_path(args.out_png) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
 

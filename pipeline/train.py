@@ -18,12 +18,11 @@ from dpm.bound import inverse_t_proposal
 from dpm.data import images
 from dpm.data.scaling import Scaling
 from pipeline import common
-from pipeline.data import DATASETS
 
 
 def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("dataset", choices=DATASETS)
+    parser.add_argument("dataset", choices=cfg.DATASETS)
     for name in ("data_dir", "checkpoint_dir", "runs_dir", "model_file", "curve_csv"):
         parser.add_argument(name, type=Path)
     args = parser.parse_args(argv)

@@ -5,23 +5,29 @@ offline mirror when it is present (``$DPM_DATA_MIRROR``, else ``shared/data-mirr
 repository) and are skipped otherwise.
 """
 
+import dataclasses
 import gzip
 import hashlib
 import io
 import os
 import pickle
+import stat
 import tarfile
+import urllib.error
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dpm.data import cifar10, mnist, textures
+from dpm.data import fetch as fetch_module
 from dpm.data.fetch import (
     ChecksumError,
     MissingDataError,
     RemoteFile,
     UnsafeArchiveError,
+    digest_of,
     fetch,
     load_pickle_verified,
     mirror_root,
@@ -36,6 +42,10 @@ MIRROR_PATH = "set/file.bin"
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
 
 
 REMOTE = RemoteFile("file.bin", _sha(GOOD), None, MIRROR_PATH)
@@ -134,7 +144,7 @@ def test_file_without_checksum_is_never_trusted(tmp_path):
     raw.mkdir()
     (raw / "file.bin").write_bytes(GOOD)
     unverifiable = RemoteFile("file.bin", None, "https://example.org/file.bin", MIRROR_PATH)
-    with pytest.raises(MissingDataError, match="no sha256 is recorded"):
+    with pytest.raises(MissingDataError, match=r"no checksum \(sha256 or md5\) is recorded"):
         fetch(unverifiable, raw, mirror)
 
 
@@ -142,6 +152,27 @@ def test_sha256_of_matches_hashlib_across_chunks(tmp_path):
     data = os.urandom(3 * (1 << 20) + 17)
     (tmp_path / "big.bin").write_bytes(data)
     assert sha256_of(tmp_path / "big.bin") == _sha(data)
+    assert digest_of(tmp_path / "big.bin", "md5") == _md5(data)
+    with pytest.raises(ValueError, match="sha1"):
+        digest_of(tmp_path / "big.bin", "sha1")
+
+
+def test_md5_only_file_is_verified_by_md5(tmp_path):
+    remote = RemoteFile("file.bin", None, None, MIRROR_PATH, md5=_md5(GOOD))
+    assert remote.checksum == ("md5", _md5(GOOD))
+    assert fetch(remote, tmp_path / "raw", _mirror_holding(tmp_path, GOOD)).read_bytes() == GOOD
+    both = dataclasses.replace(remote, sha256=_sha(GOOD), md5=_md5(BAD))
+    assert both.checksum == ("sha256", _sha(GOOD))  # the sha256 wins where both are recorded
+
+
+def test_md5_mismatch_names_the_algorithm_and_leaves_nothing(tmp_path):
+    mirror, raw = _mirror_holding(tmp_path, BAD), tmp_path / "raw"
+    remote = RemoteFile("file.bin", None, None, MIRROR_PATH, md5=_md5(GOOD))
+    with pytest.raises(ChecksumError) as err:
+        fetch(remote, raw, mirror)
+    assert str(err.value) == (f"checksum mismatch for {mirror / MIRROR_PATH}: "
+                              f"expected md5 {_md5(GOOD)}, got md5 {_md5(BAD)}")
+    assert err.value.algorithm == "md5" and _files_in(raw) == []
 
 
 # --- safe_extract ----------------------------------------------------------------------------
@@ -394,9 +425,128 @@ def test_mirror_stand_in_textures_decode_to_grey(tmp_path):
         assert image.std() > 10  # a photograph, not a blank
 
 
-def test_bark_fetch_refuses_without_a_checksum(tmp_path):
-    with pytest.raises(MissingDataError) as err:
-        textures.fetch_bark(tmp_path, mirror=None)
+def test_mirror_bark_extracts_160_grey_images(tmp_path):
+    mirror = _real_mirror()
+    if not (mirror / textures.BARK.mirror_path).is_file():
+        pytest.skip(f"the mirror has no {textures.BARK.mirror_path}")
+    paths = textures.fetch_bark(tmp_path, mirror)
+    assert [p.name for p in paths] == _bark_names(("T01", "T02", "T03", "T04"))
+    images = textures.load_grey(paths[::40])
+    assert all(image.shape == (480, 640) and image.std() > 10 for image in images)
+
+
+# --- bark: T01-T05.zip -----------------------------------------------------------------------
+
+def _bark_names(classes: tuple[str, ...]) -> list[str]:
+    return [f"{c}_{i:02d}.jpg" for c in classes for i in range(1, 41)]
+
+
+def _bark_zip(path: Path, folder: str = "{c}_bark", extra: tuple[str, ...] = (),
+              skip: tuple[str, ...] = ()) -> Path:
+    """A zip laid out like T01-T05.zip: a folder per class T01-T05, 40 JPEGs named T0c_nn.jpg
+    each; every member's content is its own name. ``extra`` members are added, ``skip`` left out."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        for c in ("T01", "T02", "T03", "T04", "T05"):
+            zf.writestr(folder.format(c=c) + "/", b"")
+            for name in _bark_names((c,)):
+                if name not in skip:
+                    zf.writestr(f"{folder.format(c=c)}/{name}", name.encode())
+        zf.writestr(f"{folder.format(c='T01')}/readme.txt", b"not an image")
+        for name in extra:
+            zf.writestr(name, name.encode())
+    return path
+
+
+def _bark_mirror(tmp_path: Path, monkeypatch, **zip_args) -> Path:
+    """A mirror holding a synthetic T01-T05.zip that `BARK` (patched: md5, no URL) accepts."""
+    mirror = tmp_path / "mirror"
+    archive = _bark_zip(mirror / textures.BARK.mirror_path, **zip_args)
+    patched = dataclasses.replace(textures.BARK, md5=_md5(archive.read_bytes()), url=None)
+    monkeypatch.setattr(textures, "BARK", patched)
+    return mirror
+
+
+@pytest.mark.parametrize("folder", ["{c}", "{c}_bark", "T01-T05/{c}_bark"])
+def test_fetch_bark_extracts_only_t01_to_t04_flat_and_removes_the_zip(tmp_path, monkeypatch,
+                                                                      folder):
+    mirror, raw = _bark_mirror(tmp_path, monkeypatch, folder=folder), tmp_path / "raw"
+    paths = textures.fetch_bark(raw, mirror)
+    expected = _bark_names(textures.BARK_CLASSES)
+    assert [p.name for p in paths] == expected and paths[0] == raw.resolve() / "T01_01.jpg"
+    assert _files_in(raw) == expected  # no T05, no readme, no zip, no temporary files
+    assert all(p.read_bytes() == p.name.encode() for p in paths)
+
+
+def test_fetch_bark_refuses_a_member_escaping_and_writes_nothing(tmp_path, monkeypatch):
+    mirror = _bark_mirror(tmp_path, monkeypatch, extra=("../evil.jpg",))
+    raw = tmp_path / "raw"
+    with pytest.raises(UnsafeArchiveError, match=r"'\.\./evil\.jpg': its path contains '\.\.'"):
+        textures.fetch_bark(raw, mirror)
+    assert not (tmp_path / "evil.jpg").exists()
+    assert _files_in(raw) == ["T01-T05.zip"]  # the verified zip is kept; no image extracted
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("T01/../../evil.jpg", "contains '..'"),
+    ("/tmp/T01_evil.jpg", "absolute path"),
+    ("C:\\T01\\T01_99.jpg", "absolute path"),
+    ("T02_bark\\..\\..\\evil.jpg", "contains '..'"),
+])
+def test_extract_bark_refuses_unsafe_names(tmp_path, name, reason):
+    archive = _bark_zip(tmp_path / "a.zip", extra=(name,))
+    with pytest.raises(UnsafeArchiveError, match=reason) as err:
+        textures.extract_bark(archive, tmp_path / "raw")
+    assert repr(name) in str(err.value)
+    assert _files_in(tmp_path / "raw") == [] and _files_in(tmp_path) == ["a.zip", "raw"]
+
+
+def test_extract_bark_refuses_a_symlink_member(tmp_path):
+    archive = _bark_zip(tmp_path / "a.zip", skip=("T01_01.jpg",))
+    with zipfile.ZipFile(archive, "a") as zf:
+        info = zipfile.ZipInfo("T01_bark/T01_01.jpg")
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(info, "/etc/passwd")
+    with pytest.raises(UnsafeArchiveError, match="'T01_bark/T01_01.jpg': it is a symbolic link"):
+        textures.extract_bark(archive, tmp_path / "raw")
+    assert _files_in(tmp_path / "raw") == []
+
+
+def test_extract_bark_counts_the_images_of_each_class(tmp_path):
+    archive = _bark_zip(tmp_path / "a.zip", skip=("T03_07.jpg",))
+    with pytest.raises(ValueError, match="T01: 40, T02: 40, T03: 39, T04: 40"):
+        textures.extract_bark(archive, tmp_path / "raw")
+    assert _files_in(tmp_path / "raw") == []
+
+
+def test_fetch_bark_md5_mismatch_names_file_and_both_md5s(tmp_path, monkeypatch):
+    mirror, raw = tmp_path / "mirror", tmp_path / "raw"
+    archive = _bark_zip(mirror / textures.BARK.mirror_path)
+    with pytest.raises(ChecksumError) as err:
+        textures.fetch_bark(raw, mirror)
     message = str(err.value)
-    assert textures.BARK.url in message and "no sha256" in message
-    assert "textures/T01-T05.zip" in message and str(tmp_path / "T01-T05.zip") in message
+    assert str(archive) in message
+    assert f"expected md5 {textures.BARK.md5}" in message
+    assert f"got md5 {_md5(archive.read_bytes())}" in message
+    assert _files_in(raw) == []
+
+
+def test_bark_records_the_published_md5():
+    assert textures.BARK.checksum == ("md5", "e622e4708e336d51b3bbd45503618af1")
+    assert textures.BARK.mirror_path == "textures/T01-T05.zip"
+
+
+def test_missing_bark_zip_says_what_to_get_and_where(tmp_path, monkeypatch):
+    def offline(url, path):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(fetch_module, "_download", offline)
+    raw = tmp_path / "raw"
+    with pytest.raises(MissingDataError) as err:
+        textures.fetch_bark(raw, mirror=None)
+    message = str(err.value)
+    assert "T01-T05.zip" in message and textures.BARK.url in message
+    assert "md5: e622e4708e336d51b3bbd45503618af1" in message
+    assert "$DPM_DATA_MIRROR/textures/T01-T05.zip" in message
+    assert str(raw / "T01-T05.zip") in message
+    assert _files_in(raw) == []

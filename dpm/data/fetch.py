@@ -1,12 +1,14 @@
 """Checksummed fetching of raw dataset files: from an offline mirror, else from the web.
 
-Every file a dataset module needs is described once, as a `RemoteFile` with its sha256. `fetch`
-puts a verified copy in a destination folder: a copy already there is reused if its checksum
-matches; otherwise the file is copied from the mirror folder (``$DPM_DATA_MIRROR``) or
-downloaded, written to a temporary name beside the target, and renamed into place only after its
-sha256 matched. Nothing unverified or half-written ever sits under a file's real name.
+Every file a dataset module needs is described once, as a `RemoteFile` with its recorded
+checksum: its sha256, or its md5 where that is all its publishers give. `fetch` puts a verified
+copy in a destination folder: a copy already there is reused if its checksum matches; otherwise
+the file is copied from the mirror folder (``$DPM_DATA_MIRROR``) or downloaded, written to a
+temporary name beside the target, and renamed into place only after its checksum matched.
+Nothing unverified or half-written ever sits under a file's real name.
 
-`safe_extract` unpacks tar archives without letting a member escape its destination, and
+`safe_extract` unpacks tar archives without letting a member escape its destination
+(`check_member_name` is its test of a member's path, for zip archives too), and
 `load_pickle_verified` unpickles a file only after its checksum matched, since unpickling runs
 code chosen by whoever wrote the file.
 """
@@ -37,18 +39,20 @@ _DATA_FILTER = getattr(tarfile, "data_filter", None)
 
 
 class ChecksumError(OSError):
-    """A file's sha256 is not the recorded one.
+    """A file's checksum is not the recorded one.
 
     Attributes:
         path: the file (or URL) whose content was hashed.
-        expected: the recorded sha256, hex.
-        actual: the sha256 of the content found, hex.
+        expected: the recorded checksum, hex.
+        actual: the checksum of the content found, hex.
+        algorithm: ``"sha256"`` or ``"md5"``.
     """
 
-    def __init__(self, path: str | Path, expected: str, actual: str):
-        super().__init__(
-            f"checksum mismatch for {path}: expected sha256 {expected}, got sha256 {actual}")
+    def __init__(self, path: str | Path, expected: str, actual: str, algorithm: str = "sha256"):
+        super().__init__(f"checksum mismatch for {path}: "
+                         f"expected {algorithm} {expected}, got {algorithm} {actual}")
         self.path, self.expected, self.actual = str(path), expected, actual
+        self.algorithm = algorithm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,17 +61,29 @@ class RemoteFile:
 
     Attributes:
         filename: the file's name in the destination folder.
-        sha256: its sha256, hex; None where no checksum is recorded (such a file is never
-            fetched, since no copy of it could be verified).
+        sha256: its sha256, hex; None where none is published.
         url: where to download it; None for a file that only the offline mirror holds.
         mirror_path: its path relative to the mirror root, e.g.
             ``"mnist/train-images-idx3-ubyte.gz"``.
+        md5: its md5, hex, checked only where no sha256 is recorded. A file with neither is
+            never fetched, since no copy of it could be verified.
     """
 
     filename: str
     sha256: str | None
     url: str | None
     mirror_path: str
+    md5: str | None = None
+
+    @property
+    def checksum(self) -> tuple[str, str] | None:
+        """``(algorithm, hex digest)`` that copies are verified against: the sha256 if recorded,
+        else the md5; None if neither is."""
+        if self.sha256 is not None:
+            return "sha256", self.sha256
+        if self.md5 is not None:
+            return "md5", self.md5
+        return None
 
 
 class MissingDataError(OSError):
@@ -82,10 +98,11 @@ class MissingDataError(OSError):
     def __init__(self, remote: RemoteFile, dest: Path, mirror: Path | None, reason: str):
         mirror_copy = (mirror / remote.mirror_path if mirror is not None
                        else f"${MIRROR_ENV}/{remote.mirror_path} (${MIRROR_ENV} is not set)")
+        algorithm, digest = remote.checksum or ("checksum", "none recorded")
         super().__init__(
             f"missing data file {remote.filename}: {reason}.\n"
             f"  download URL: {remote.url or 'none (mirror-only file)'}\n"
-            f"  sha256: {remote.sha256 or 'none recorded'}\n"
+            f"  {algorithm}: {digest}\n"
             f"  put a verified copy at {mirror_copy}\n"
             f"  or at {dest}")
         self.remote, self.dest, self.reason = remote, dest, reason
@@ -105,13 +122,24 @@ FROM_ENV = _FromEnv.MIRROR
 Mirror = Path | str | None | _FromEnv
 
 
-def sha256_of(path: str | Path) -> str:
-    """The sha256 of a file's content, hex, read in chunks of `CHUNK_BYTES`."""
-    digest = hashlib.sha256()
+def digest_of(path: str | Path, algorithm: str = "sha256") -> str:
+    """A file's ``"sha256"`` or ``"md5"`` digest, hex, read in chunks of `CHUNK_BYTES`.
+
+    The md5 is only ever compared with a published one, to catch a corrupt or wrong copy
+    (hence ``usedforsecurity=False``); it is used where no sha256 is published.
+    """
+    if algorithm not in ("sha256", "md5"):
+        raise ValueError(f"unsupported checksum algorithm {algorithm!r}: use 'sha256' or 'md5'")
+    digest = hashlib.sha256() if algorithm == "sha256" else hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha256_of(path: str | Path) -> str:
+    """The sha256 of a file's content, hex, read in chunks of `CHUNK_BYTES`."""
+    return digest_of(path, "sha256")
 
 
 def mirror_root() -> Path | None:
@@ -127,27 +155,29 @@ def resolve_mirror(mirror: Mirror) -> Path | None:
     return None if mirror is None else Path(mirror)
 
 
-def write_verified(dest: Path, sha256: str, write: Callable[[Path], None], source: str) -> Path:
+def write_verified(dest: Path, expected: str, write: Callable[[Path], None], source: str,
+                   algorithm: str = "sha256") -> Path:
     """Writes ``dest`` through a temporary file that is renamed into place only if verified.
 
     Args:
         dest: the final path.
-        sha256: the content's expected sha256, hex.
+        expected: the content's expected digest, hex.
         write: writes the content to the temporary path it is given.
         source: where the content comes from, named in a `ChecksumError`.
+        algorithm: ``"sha256"`` (default) or ``"md5"``.
 
     Returns:
         ``dest``.
 
     Raises:
-        ChecksumError: the written content has another sha256; neither ``dest`` nor the
+        ChecksumError: the written content has another digest; neither ``dest`` nor the
             temporary file is left behind.
     """
     with atomic_path(dest) as tmp:
         write(tmp)
-        actual = sha256_of(tmp)
-        if actual != sha256:
-            raise ChecksumError(source, sha256, actual)
+        actual = digest_of(tmp, algorithm)
+        if actual != expected:
+            raise ChecksumError(source, expected, actual, algorithm)
     return dest
 
 
@@ -161,9 +191,10 @@ def _download(url: str, path: Path) -> None:
 def fetch(remote: RemoteFile, dest_dir: str | Path, mirror: Mirror = FROM_ENV) -> Path:
     """Puts a verified copy of ``remote`` in ``dest_dir``: the one there, the mirror's or the URL's.
 
-    A file already at ``dest_dir/remote.filename`` is kept if its sha256 matches and deleted
-    otherwise. A copy found in the mirror is used before the URL is tried; a corrupt mirror copy
-    is an error, not a reason to download.
+    Copies are verified against ``remote.checksum``: the sha256, or the md5 where only that is
+    recorded. A file already at ``dest_dir/remote.filename`` is kept if its checksum matches and
+    deleted otherwise. A copy found in the mirror is used before the URL is tried; a corrupt
+    mirror copy is an error, not a reason to download.
 
     Args:
         remote: the file to fetch.
@@ -172,31 +203,32 @@ def fetch(remote: RemoteFile, dest_dir: str | Path, mirror: Mirror = FROM_ENV) -
             mirror.
 
     Returns:
-        ``dest_dir/remote.filename``, whose sha256 is ``remote.sha256``.
+        ``dest_dir/remote.filename``, whose checksum is the recorded one.
 
     Raises:
-        ChecksumError: the mirror copy or the download has the wrong sha256.
+        ChecksumError: the mirror copy or the download has the wrong checksum.
         MissingDataError: no checksum is recorded, or neither the mirror nor the URL has the file.
     """
     mirror = resolve_mirror(mirror)
     dest = Path(dest_dir) / remote.filename
-    if remote.sha256 is None:
-        raise MissingDataError(remote, dest, mirror,
-                               "no sha256 is recorded for it, so no copy of it can be verified")
+    if remote.checksum is None:
+        raise MissingDataError(remote, dest, mirror, "no checksum (sha256 or md5) is recorded "
+                               "for it, so no copy of it can be verified")
+    algorithm, expected = remote.checksum
     if dest.is_file():
-        if sha256_of(dest) == remote.sha256:
+        if digest_of(dest, algorithm) == expected:
             return dest
         dest.unlink()
     mirror_copy = mirror / remote.mirror_path if mirror is not None else None
     if mirror_copy is not None and mirror_copy.is_file():
-        return write_verified(dest, remote.sha256,
-                              lambda tmp: shutil.copyfile(mirror_copy, tmp), str(mirror_copy))
+        return write_verified(dest, expected, lambda tmp: shutil.copyfile(mirror_copy, tmp),
+                              str(mirror_copy), algorithm)
     no_mirror = f"not in the mirror ({mirror_copy or 'no mirror configured'})"
     if remote.url is None:
         raise MissingDataError(remote, dest, mirror, f"{no_mirror} and it has no download URL")
     try:
-        return write_verified(dest, remote.sha256,
-                              lambda tmp: _download(remote.url, tmp), remote.url)
+        return write_verified(dest, expected, lambda tmp: _download(remote.url, tmp), remote.url,
+                              algorithm)
     except ChecksumError:
         raise
     except (urllib.error.URLError, OSError) as err:
@@ -212,18 +244,25 @@ def _member_kind(member: tarfile.TarInfo) -> str:
     return next((word for test, word in kinds if test()), "special file")
 
 
-def _check_member(member: tarfile.TarInfo, root: Path) -> None:
-    """Raises `UnsafeArchiveError` unless ``member`` is a plain file or folder inside ``root``."""
-    name = member.name
-    if not (member.isfile() or member.isdir()):
-        kind = _member_kind(member)
-        raise UnsafeArchiveError(f"refusing archive member {name!r}: it is a {kind}")
+def check_member_name(name: str, root: Path) -> None:
+    """Raises `UnsafeArchiveError`, naming the member, if an archive member's path could land
+    outside ``root`` (a resolved folder): an absolute path (POSIX or Windows), a ``..``
+    component (either separator), or a path resolving outside it (through a symlink)."""
     if PurePosixPath(name).is_absolute() or PureWindowsPath(name).anchor:
         raise UnsafeArchiveError(f"refusing archive member {name!r}: absolute path")
     if ".." in PurePosixPath(name).parts or ".." in PureWindowsPath(name).parts:
         raise UnsafeArchiveError(f"refusing archive member {name!r}: its path contains '..'")
     if not (root / name).resolve().is_relative_to(root):
         raise UnsafeArchiveError(f"refusing archive member {name!r}: it resolves outside {root}")
+
+
+def _check_member(member: tarfile.TarInfo, root: Path) -> None:
+    """Raises `UnsafeArchiveError` unless ``member`` is a plain file or folder inside ``root``."""
+    name = member.name
+    if not (member.isfile() or member.isdir()):
+        kind = _member_kind(member)
+        raise UnsafeArchiveError(f"refusing archive member {name!r}: it is a {kind}")
+    check_member_name(name, root)
     if _DATA_FILTER is not None:
         try:
             _DATA_FILTER(member, str(root))

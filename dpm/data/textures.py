@@ -8,30 +8,44 @@ original address is http://www-cvr.ai.uiuc.edu/ponce_grp/data/texture_database/T
 could be reached from the machine this was written on). Lazebnik also offers all 25 classes in
 one zip, http://slazebni.cs.illinois.edu/research/uiuc_texture_dataset.zip.
 
-No sha256 of it is published anywhere we could find, and we will not record one we have not
-checked, so `fetch_bark` refuses (`MissingDataError`) until one is. Published weaker checksums
-of ``T01-T05.zip`` to check a downloaded copy against before recording its sha256 in `BARK`:
-md5 e622e4708e336d51b3bbd45503618af1 (dm_nevis, ``datasets_storage/handlers/uiuc_texture.py``)
-and sha1 c0761b76080a9a9200b4a6894e05fabaca1fb280 (a public ``UIUCTex`` loader).
+No sha256 of the zip is published anywhere we could find, so `BARK` records the published md5,
+e622e4708e336d51b3bbd45503618af1 (dm_nevis, ``datasets_storage/handlers/uiuc_texture.py``); a
+public ``UIUCTex`` loader publishes its sha1, c0761b76080a9a9200b4a6894e05fabaca1fb280.
+`fetch_bark` verifies the zip against the md5, keeps only the JPEGs of T01–T04, flat in the
+raw-data folder (``T01_01.jpg`` … ``T04_40.jpg``), and deletes the zip.
 
-Deviation: until then, runs use `STAND_IN`, three 512×512 grey texture photographs (CC0, from
-scikit-image) held by the offline mirror; their results must carry `STAND_IN_LABEL`.
+Zip layout (not seen by us; inferred from public loaders): one folder per class holding
+``T<class>_<nn>.jpg``; the ``UIUCTex`` loader reads ``T01_bark1/T01_01.jpg`` and dm_nevis takes
+each image's folder as its class. `extract_bark` therefore takes a member's class from its file
+name, or else from the nearest folder named ``T01``–``T04`` (``T01``, ``T01_bark1``, …), and
+checks that exactly 40 images per class were found.
+
+Deviation: the zip is checked by md5, not sha256, because md5 is all that is published; it
+still catches a corrupt or wrong file. Runs configured with the stand-in use `STAND_IN`, three
+512×512 grey texture photographs (CC0, from scikit-image) held by the offline mirror; their
+results must carry `STAND_IN_LABEL`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+import shutil
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image
 
+from dpm.atomic import atomic_path
 from dpm.data.fetch import (
+    CHUNK_BYTES,
     FROM_ENV,
     Mirror,
-    MissingDataError,
     RemoteFile,
+    UnsafeArchiveError,
+    check_member_name,
     fetch,
-    resolve_mirror,
 )
 
 STAND_IN_LABEL = "texture stand-in"
@@ -46,13 +60,24 @@ STAND_IN = (
                None, "textures/gravel.png"),
 )
 
+# No sha256 is published; md5 from dm_nevis, and sha1 c0761b76080a9a9200b4a6894e05fabaca1fb280
+# from a public UIUCTex loader (see the module docstring).
 BARK = RemoteFile(
     "T01-T05.zip",
-    None,  # no published sha256: see the module docstring
+    None,
     "https://web.archive.org/web/20070829035029/"
     "http://www-cvr.ai.uiuc.edu/ponce_grp/data/texture_database/T01-T05.zip",
     "textures/T01-T05.zip",
+    md5="e622e4708e336d51b3bbd45503618af1",
 )
+BARK_CLASSES = ("T01", "T02", "T03", "T04")
+N_PER_CLASS = 40
+
+# A UIUC class at the start of an image's name ("T01_01.jpg"), or as a whole folder name ("T01",
+# "T01_bark1"; not "T01-T05").
+_CLASS_IN_NAME = re.compile(r"(T[0-9]{2})(?![0-9])", re.IGNORECASE)
+_CLASS_FOLDER = re.compile(r"(T[0-9]{2})(?:_[a-z0-9]+)?", re.IGNORECASE)
+_JPEG_SUFFIXES = (".jpg", ".jpeg")
 
 # Colour modes PIL converts to 8-bit grey with its ITU-R 601-2 luma transform.
 _GREY_CONVERTIBLE = {"1", "L", "LA", "P", "RGB", "RGBA"}
@@ -95,25 +120,115 @@ def load_grey(paths: list[Path]) -> list[np.ndarray]:
     return images
 
 
-def fetch_bark(dest_dir: str | Path, mirror: Mirror = FROM_ENV) -> Path:
-    """Fetches ``T01-T05.zip``, the UIUC zip holding the bark classes T01–T04.
+def _bark_name(name: str) -> str | None:
+    """The flat file name a zip member's JPEG gets (``T01_01.jpg``), or None if it is no bark
+    image: not a JPEG, hidden or macOS metadata, or with no T01–T04 in its name or folders."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if not parts or not parts[-1].lower().endswith(_JPEG_SUFFIXES):
+        return None
+    if any(part.startswith((".", "__MACOSX")) for part in parts):
+        return None
+    basename = parts[-1]
+    if named := _CLASS_IN_NAME.match(basename):
+        return basename if named.group(1).upper() in BARK_CLASSES else None
+    folders = (_CLASS_FOLDER.fullmatch(part) for part in reversed(parts[:-1]))
+    folder = next((m for m in folders if m), None)  # the nearest class folder
+    if folder is None or folder.group(1).upper() not in BARK_CLASSES:
+        return None
+    return f"{folder.group(1).upper()}_{basename}"
+
+
+def _select_bark(zf: zipfile.ZipFile, root: Path) -> list[tuple[zipfile.ZipInfo, str]]:
+    """Checks every member's path, then picks the bark JPEGs with their flat names.
+
+    Raises:
+        UnsafeArchiveError: any member could land outside ``root``, or a chosen one is a link.
+        ValueError: two members get the same flat name, or a class has not `N_PER_CLASS` images.
+    """
+    chosen, seen = [], {}
+    for info in zf.infolist():
+        check_member_name(info.filename, root)
+        flat = None if info.is_dir() else _bark_name(info.filename)
+        if flat is None:
+            continue
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise UnsafeArchiveError(
+                f"refusing archive member {info.filename!r}: it is a symbolic link")
+        check_member_name(flat, root)  # e.g. a symlink already at dest_dir/flat pointing out
+        if flat in seen:
+            raise ValueError(f"archive members {seen[flat]!r} and {info.filename!r} would both "
+                             f"be extracted as {flat}")
+        seen[flat] = info.filename
+        chosen.append((info, flat))
+    counts = {c: sum(flat[:3].upper() == c for _, flat in chosen) for c in BARK_CLASSES}
+    if any(n != N_PER_CLASS for n in counts.values()):
+        found = ", ".join(f"{c}: {n}" for c, n in counts.items())
+        raise ValueError(f"expected {N_PER_CLASS} JPEGs in each of classes "
+                         f"{', '.join(BARK_CLASSES)}, found {found}")
+    return chosen
+
+
+def extract_bark(archive: str | Path, dest_dir: str | Path) -> list[Path]:
+    """Extracts the JPEGs of classes T01–T04 from a UIUC zip, flat, into ``dest_dir``.
+
+    Every member's path is checked before anything is written (absolute paths, ``..``, paths
+    resolving outside ``dest_dir`` are refused, whether chosen or not). Each image goes to a
+    temporary name and is renamed once whole; if any fails, those already written are removed.
+    Members of other classes (T05) and other files are skipped. Call it only on a verified zip.
+
+    Args:
+        archive: ``T01-T05.zip`` (or a zip laid out like it: see the module docstring).
+        dest_dir: the raw-data folder (created if needed).
+
+    Returns:
+        The extracted images, ``dest_dir/T01_01.jpg`` style, sorted by name.
+
+    Raises:
+        UnsafeArchiveError: a member is unsafe (named in the message); nothing is written.
+        ValueError: not exactly `N_PER_CLASS` images per class (counts in the message), or
+            two members would share a name; nothing is written.
+    """
+    root = Path(dest_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    root = root.resolve()
+    written = []
+    with zipfile.ZipFile(archive) as zf:
+        chosen = sorted(_select_bark(zf, root), key=lambda pair: pair[1])
+        try:
+            for info, flat in chosen:
+                with zf.open(info) as source, atomic_path(root / flat) as tmp, \
+                        open(tmp, "wb") as out:
+                    shutil.copyfileobj(source, out, CHUNK_BYTES)
+                written.append(root / flat)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+    return written
+
+
+def fetch_bark(dest_dir: str | Path, mirror: Mirror = FROM_ENV) -> list[Path]:
+    """Fetches ``T01-T05.zip``, verifies its md5, and leaves only the bark JPEGs in ``dest_dir``.
+
+    The zip comes from ``dest_dir`` itself if a verified copy is there, else from the mirror
+    (``textures/T01-T05.zip``), else from `BARK`'s URL. Its T01–T04 images are extracted by
+    `extract_bark` and the zip is then deleted, since the data stage reads every image in
+    ``dest_dir`` (which should hold nothing else). If extraction fails, the verified zip is kept.
 
     Args:
         dest_dir: the raw-data folder.
         mirror: mirror root; `FROM_ENV` reads ``$DPM_DATA_MIRROR``, None means none.
 
     Returns:
-        The verified zip (once `BARK` records a sha256).
+        The 160 images, ``dest_dir/T01_01.jpg`` … ``dest_dir/T04_40.jpg``, sorted by name.
 
     Raises:
-        MissingDataError: always for now: no sha256 is recorded for the zip.
+        MissingDataError: the zip is in neither the mirror nor at its URL (the message says
+            its URL, md5 and where to put it).
+        ChecksumError: the mirror copy or the download has another md5; nothing is left behind.
+        UnsafeArchiveError, ValueError: as `extract_bark`; nothing is extracted.
     """
-    mirror = resolve_mirror(mirror)
-    if BARK.sha256 is None:
-        raise MissingDataError(
-            BARK, Path(dest_dir) / BARK.filename, mirror,
-            "no sha256 of it is published, so no copy can be verified; download it, check it "
-            "against the published md5 e622e4708e336d51b3bbd45503618af1 or sha1 "
-            "c0761b76080a9a9200b4a6894e05fabaca1fb280, and record its sha256 in "
-            "dpm.data.textures.BARK")
-    return fetch(BARK, dest_dir, mirror)
+    archive = fetch(BARK, dest_dir, mirror)
+    images = extract_bark(archive, dest_dir)
+    archive.unlink()
+    return images
