@@ -3,7 +3,8 @@
 Usage: python -m pipeline.image_figures FIGURE DATA_DIR MODEL_FILE OUT_PNG
 
 figure3: CIFAR-10 holdout images (Fig. 3a) beside samples (Fig. 3d). figure4: a dead-leaves
-training image beside a sample of the same size. figure_app1: MNIST samples (Fig. App.1).
+training image beside a sample of the same size. The data shown are spread evenly over the
+split (the bark holdout is ordered photograph by photograph). figure_app1: MNIST samples (Fig. App.1).
 figure_bark: bark (or texture stand-in) holdout patches beside samples. Samples are true
 samples of p(x_0), ending with the tied step T_π(x_0|x_1; β_1), not reverse-chain means.
 """
@@ -44,7 +45,9 @@ def main(argv: list[str] | None) -> None:
     model = models.load(models.build(dataset, config, split.meta), args.model_file)
     c = getattr(config, dataset).eval
     shape = tuple(split.meta["image_shape"])
-    shown = getattr(split, part)[:c.n_samples].reshape(-1, *shape) / (images.N_LEVELS - 1)
+    data = getattr(split, part)
+    every = np.linspace(0, len(data) - 1, c.n_samples).round().astype(int)  # spread over the split
+    shown = data[every].reshape(-1, *shape) / (images.N_LEVELS - 1)
     samples = draw_samples(model, c.n_samples, split.meta, torch.Generator().manual_seed(c.seed))
     n_cols = math.ceil(math.sqrt(c.n_samples))
     panels = [(caption, figures.image_grid(shown, n_cols)), ("samples", figures.image_grid(samples, n_cols))]
