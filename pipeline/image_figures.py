@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpm import datasets, figures, model as models, sampling
+from dpm import datasets, device as devices, figures, model as models, sampling
 from dpm.atomic import atomic_path
 from dpm.data import images
 from dpm.data.scaling import Scaling
@@ -42,13 +42,15 @@ def main(argv: list[str] | None) -> None:
     config = common.load_config()
     dataset, part, caption = FIGURES[args.figure]
     split = datasets.load(args.data_dir)
-    model = models.load(models.build(dataset, config, split.meta), args.model_file)
+    device = devices.resolve(config.device)
+    model = models.load(models.build(dataset, config, split.meta), args.model_file).to(device)
     c = getattr(config, dataset).eval
     shape = tuple(split.meta["image_shape"])
     data = getattr(split, part)
     every = np.linspace(0, len(data) - 1, c.n_samples).round().astype(int)  # spread over the split
     shown = data[every].reshape(-1, *shape) / (images.N_LEVELS - 1)
-    samples = draw_samples(model, c.n_samples, split.meta, torch.Generator().manual_seed(c.seed))
+    generator = torch.Generator(device=device).manual_seed(c.seed)
+    samples = draw_samples(model, c.n_samples, split.meta, generator, device)
     n_cols = math.ceil(math.sqrt(c.n_samples))
     panels = [(caption, figures.image_grid(shown, n_cols)), ("samples", figures.image_grid(samples, n_cols))]
     title = f"{split.meta['label']}, {config.profile} profile, T = {model.process().n_steps}"
@@ -58,9 +60,10 @@ def main(argv: list[str] | None) -> None:
 
 
 @torch.no_grad()
-def draw_samples(model, n_samples: int, meta: dict, generator: torch.Generator) -> np.ndarray:
-    """(n, C, H, W) samples of p(x_0) as pixel values in [0, 1]."""
-    x = sampling.sample(model, (n_samples, meta["n_dims"]), generator)
+def draw_samples(model, n_samples: int, meta: dict, generator: torch.Generator,
+                 device: torch.device | str = "cpu") -> np.ndarray:
+    """(n, C, H, W) samples of p(x_0) as pixel values in [0, 1], drawn on ``device``."""
+    x = sampling.sample(model, (n_samples, meta["n_dims"]), generator, device)
     return images.to_pixels(x, Scaling(**meta["scaling"])).reshape(n_samples, *meta["image_shape"])
 
 
