@@ -27,9 +27,9 @@ class ZeroNet(torch.nn.Module):
         return tuple(torch.zeros_like(x) for _ in range(self.n_outputs))
 
 
-def gaussian_model():
+def gaussian_model(n_steps=N_STEPS):
     make = functools.partial(GaussianDiffusion, parameterisation="kernel")
-    return DiffusionModel(FixedSchedule(N_STEPS, 0.01), ZeroNet(2), make)
+    return DiffusionModel(FixedSchedule(n_steps, 0.01), ZeroNet(2), make)
 
 
 def draw(condition, model=None, seed=0, shape=(N_SAMPLES, N_DIMS)):
@@ -56,16 +56,23 @@ def paper_chain_moments(beta, var_d):
 
 
 def test_denoising_matches_the_closed_form_of_the_per_step_product():
-    x = draw(Denoise(Y, 1.0))
+    x = draw(Denoise(Y, 1.0, form="paper"))
     coef, var = paper_chain_moments(FixedSchedule(N_STEPS, 0.01)(), 1.0)
     assert_moments(x, coef * Y.double(), torch.full((N_DIMS,), var))
 
 
 @pytest.mark.xfail(strict=True, reason="Eq. 19–21 drop x_t-dependent normalisers (App. C): the chain tends to "
                                        "π r², mean y/(1 + σ²/2) ≈ 0.66 y here, not π r (0.5 y)")
-def test_denoising_gives_the_true_posterior_mean_y_over_1_plus_sigma2():
-    x = draw(Denoise(Y, 1.0))
+def test_the_papers_per_step_product_gives_the_true_posterior_mean_y_over_1_plus_sigma2():
+    x = draw(Denoise(Y, 1.0, form="paper"))
     assert_moments(x, Y.double() / 2.0, torch.full((N_DIMS,), 0.5))
+
+
+def test_denoising_gives_the_true_posterior_mean_y_over_1_plus_sigma2_and_variance_sigma2_over_1_plus_sigma2():
+    # √r per step (form="balanced") reaches π r as the steps shrink: T = 200 here
+    for var_d in (1.0, 4.0):
+        x = draw(Denoise(Y, var_d ** 0.5), model=gaussian_model(200))
+        assert_moments(x, Y.double() / (1.0 + var_d), torch.full((N_DIMS,), var_d / (1.0 + var_d)))
 
 
 def test_inpainting_keeps_known_values_and_gives_standard_normal_elsewhere():
