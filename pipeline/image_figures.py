@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpm import datasets, device as devices, figures, model as models, sampling
-from dpm.atomic import atomic_path
+from dpm import figures, sampling
 from dpm.data import images
 from dpm.data.scaling import Scaling
-from pipeline import common
+from pipeline import common, image_stage
 
 # figure → (dataset, which data to show beside the samples, its caption)
 FIGURES = {
@@ -39,25 +38,16 @@ def main(argv: list[str] | None) -> None:
     for name in ("data_dir", "model_file", "out_png"):
         parser.add_argument(name, type=Path)
     args = parser.parse_args(argv)
-    config = common.load_config()
     dataset, part, caption = FIGURES[args.figure]
-    split = datasets.load(args.data_dir)
-    device = devices.resolve(config.device)
-    model = models.load(models.build(dataset, config, split.meta), args.model_file).to(device)
+    config, split, model, device = image_stage.load(dataset, args.data_dir, args.model_file)
     c = getattr(config, dataset).eval
     shape = tuple(split.meta["image_shape"])
-    data = getattr(split, part)
-    every = np.linspace(0, len(data) - 1, c.n_samples).round().astype(int)  # spread over the split
-    shown = data[every].reshape(-1, *shape) / (images.N_LEVELS - 1)
-    generator = torch.Generator(device=device).manual_seed(c.seed)
-    samples = draw_samples(model, c.n_samples, split.meta, generator, device)
+    shown = image_stage.spread(getattr(split, part), c.n_samples).reshape(-1, *shape) / (images.N_LEVELS - 1)
+    samples = draw_samples(model, c.n_samples, split.meta, image_stage.generator(c, device), device)
     n_cols = math.ceil(math.sqrt(c.n_samples))
     panels = [(caption, figures.image_grid(shown, n_cols)), ("samples", figures.image_grid(samples, n_cols))]
     title = f"{split.meta['label']}, {config.profile} profile, T = {model.process().n_steps}"
-    fig = figures.image_panels_figure(panels, title)
-    with atomic_path(args.out_png) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-
+    image_stage.save(figures.image_panels_figure(panels, title), args.out_png)
 
 @torch.no_grad()
 def draw_samples(model, n_samples: int, meta: dict, generator: torch.Generator,

@@ -16,15 +16,13 @@ import argparse
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from dpm import datasets, device as devices, figures, model as models
-from dpm.atomic import atomic_path
+from dpm import figures
 from dpm.data import images
 from dpm.data.scaling import Scaling
 from dpm.posterior import Denoise, Inpaint, posterior_sample
-from pipeline import common
+from pipeline import common, image_stage
 
 FIGURES = {"figure3_denoise": "cifar10", "figure5": "bark", "figure_mnist_inpaint": "mnist"}
 SIGMA_D = 1.0  # SNR 1 on unit-variance data (SPEC §3)
@@ -36,17 +34,13 @@ def main(argv: list[str] | None) -> None:
     for name in ("data_dir", "model_file", "out_png"):
         parser.add_argument(name, type=Path)
     args = parser.parse_args(argv)
-    config = common.load_config()
     dataset = FIGURES[args.figure]
-    split = datasets.load(args.data_dir)
-    device = devices.resolve(config.device)
-    model = models.load(models.build(dataset, config, split.meta), args.model_file).to(device)
+    config, split, model, device = image_stage.load(dataset, args.data_dir, args.model_file)
     c = getattr(config, dataset).eval
-    generator = torch.Generator(device=device).manual_seed(c.seed)
-    every = np.linspace(0, len(split.holdout) - 1, c.n_samples).round().astype(int)
+    generator = image_stage.generator(c, device)
     scaling = Scaling(**split.meta["scaling"])
-    clean = images.dequantise(torch.from_numpy(split.holdout[every]).to(device), scaling,
-                              split.meta["dequantisation"], generator)
+    clean = images.dequantise(torch.from_numpy(image_stage.spread(split.holdout, c.n_samples)).to(device),
+                              scaling, split.meta["dequantisation"], generator)
     draw = denoise if args.figure == "figure3_denoise" else inpaint
     panels, note = draw(model, clean, split.meta, generator, device)
     n_cols = math.ceil(math.sqrt(c.n_samples))
@@ -54,10 +48,7 @@ def main(argv: list[str] | None) -> None:
     tiles = [(name, figures.image_grid(images.to_pixels(x, scaling).reshape(-1, *shape), n_cols))
              for name, x in panels]
     title = f"{split.meta['label']}, {config.profile} profile: {note}"
-    fig = figures.image_panels_figure(tiles, title)
-    with atomic_path(args.out_png) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-
+    image_stage.save(figures.image_panels_figure(tiles, title), args.out_png)
 
 def denoise(model, clean, meta, generator, device):
     """Noisy observations y = x + N(0, σ_d²) and samples of p̃(x_0) ∝ p(x_0) N(y; x_0, σ_d²)."""
