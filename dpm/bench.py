@@ -7,7 +7,10 @@ values in model units, random bits at π's rate for the heartbeat. On a CPU shar
 set OMP_NUM_THREADS to the cores actually free: oversubscribed threads wait on each other.
 
 Usage: python -m dpm.bench [--profile P] [--datasets D ...] [--device auto|cpu|cuda] [--seconds S]
-                           [--paper-batch N] [--out FILE.json]
+                           [--paper-batch N] [--system-malloc] [--out FILE.json]
+
+As the pipeline's stages, the benchmark keeps freed memory for reuse (dpm.device.keep_freed_memory);
+``--system-malloc`` measures with glibc's default behaviour instead.
 
 Deviation from STYLE.md (no argparse in dpm/): the command line lives here, under ``__main__``,
 because the benchmark is a tool run by hand, not a pipeline stage.
@@ -227,7 +230,8 @@ def _paper_batch(name: str, paper: cfg.Config, device: torch.device) -> int:
 
 
 def benchmark(config_path: str | Path, profile: str | None = None, datasets: list[str] | None = None,
-              device: str | None = None, seconds: float = 5.0, paper_batch: int | None = None) -> list[dict]:
+              device: str | None = None, seconds: float = 5.0, paper_batch: int | None = None,
+              allocator: str = "keep freed memory") -> list[dict]:
     """One row per dataset: the figures of its model in ``profile`` and the paper projection.
 
     Args:
@@ -238,6 +242,7 @@ def benchmark(config_path: str | Path, profile: str | None = None, datasets: lis
         seconds: time budget of each measurement.
         paper_batch: examples per timed step of the paper model; None: the paper's batch size,
             at most ``CPU_PAPER_BATCH`` for image models on the CPU.
+        allocator: how the caller set up malloc, for the record.
 
     Raises:
         ValueError: naming an unknown dataset.
@@ -249,7 +254,7 @@ def benchmark(config_path: str | Path, profile: str | None = None, datasets: lis
     paper = cfg.load(config_path, {"profile": "paper"})
     torch_device = devices.resolve(device or config.device)
     provenance = {"device": devices.describe(torch_device), "device_kind": torch_device.type,
-                  "torch": torch.__version__, "profile": config.profile,
+                  "torch": torch.__version__, "profile": config.profile, "allocator": allocator,
                   "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git_commit": git_commit()}
     rows = []
     for name in datasets or cfg.DATASETS:
@@ -268,6 +273,7 @@ def to_markdown(rows: list[dict]) -> str:
     first = rows[0]
     header = (f"# Benchmark: profile {first['profile']} on {first['device']}\n\n"
               f"torch {first['torch']}, git {first['git_commit']}, {first['date']}; "
+              f"malloc: {first.get('allocator', 'system')}; "
               f"peak memory: {first['peak_memory_kind']}.\n\n")
     notes = "\n".join(f"- {note}" for note in NOTES)
     markdown = table.rename(columns=TABLE_COLUMNS).to_markdown(index=False, floatfmt=".3g")
@@ -293,8 +299,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--paper-batch", type=int, help="examples per timed step of the paper model")
     parser.add_argument("--out", type=Path, help="JSON file (default: results/bench/<profile>-<device>.json)")
     parser.add_argument("--params", type=Path, default=PARAMS, help="the params file")
+    parser.add_argument("--system-malloc", action="store_true",
+                        help="leave glibc's malloc as it is (default: keep freed memory, as the stages do)")
     args = parser.parse_args(argv)
-    rows = benchmark(args.params, args.profile, args.datasets, args.device, args.seconds, args.paper_batch)
+    kept = not args.system_malloc and devices.keep_freed_memory()
+    rows = benchmark(args.params, args.profile, args.datasets, args.device, args.seconds, args.paper_batch,
+                     "keep freed memory" if kept else "system")
     out = args.out or Path("results/bench") / f"{rows[0]['profile']}-{rows[0]['device_kind']}.json"
     print(write_report(rows, out))
     print(f"wrote {out} and {out.with_suffix('.md')}")

@@ -176,6 +176,21 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class ParzenConfig:
+    """The Parzen-window estimate of Table 2 (SPEC §2, Goodfellow et al. 2014): n_samples model
+    samples as centres, σ chosen on training images validation_start.. + n_validation, the
+    holdout (the test images) scored. The "perfect model" row uses the first n_centres
+    training images as centres. Samples are drawn batch_size at a time, batch b from its own
+    seed (seed, b), so the set does not depend on how many processes share the batches."""
+    n_samples: int = _range(1)
+    batch_size: int = _range(1)
+    seed: int = _range(0)
+    n_centres: int = _range(1)
+    validation_start: int = _range(0)
+    n_validation: int = _range(1)
+
+
+@dataclass(frozen=True)
 class SwissRollConfig:
     data: SwissRollData
     diffusion: DiffusionConfig
@@ -200,6 +215,7 @@ class MnistConfig:
     net: ImageNetConfig
     train: ImageTrainConfig
     eval: EvalConfig
+    parzen: ParzenConfig
 
 
 @dataclass(frozen=True)
@@ -288,6 +304,14 @@ def _check_combinations(config: Config) -> None:
                               "pathway")
         if section.net.kernel_size % 2 == 0:
             raise ConfigError(f"{name}.net.kernel_size: must be odd, got {section.net.kernel_size}")
+    mnist, parzen = config.mnist.data, config.mnist.parzen
+    if parzen.validation_start + parzen.n_validation > mnist.n_train:
+        raise ConfigError(f"mnist.parzen: validation images {parzen.validation_start}.."
+                          f"{parzen.validation_start + parzen.n_validation - 1} are past mnist.data.n_train "
+                          f"({mnist.n_train})")
+    if parzen.n_centres > mnist.n_train:
+        raise ConfigError(f"mnist.parzen.n_centres: {parzen.n_centres} is more than mnist.data.n_train "
+                          f"({mnist.n_train})")
     dead_leaves = config.dead_leaves.data
     if dead_leaves.r_max < dead_leaves.r_min:
         raise ConfigError(f"dead_leaves.data.r_max: must be >= r_min ({dead_leaves.r_min}), got {dead_leaves.r_max}")

@@ -84,7 +84,7 @@ def make_cifar10(c: cfg.Cifar10Data, raw_dir: Path) -> Split:
     if c.source == "subset":
         x, _ = cifar10.load_subset(raw_dir / cifar10.SUBSET.filename)
         if c.n_train + c.n_holdout > len(x):
-            raise ValueError(f"cifar10.data: n_train + n_holdout = {c.n_train + c.n_holdout} exceeds the "
+            raise cfg.ConfigError(f"cifar10.data: n_train + n_holdout = {c.n_train + c.n_holdout} exceeds the "
                              f"{len(x)} images of the subset")
         train, holdout = x[:c.n_train], x[c.n_train:c.n_train + c.n_holdout]
         label = f"CIFAR-10 ({len(x)}-image subset)"

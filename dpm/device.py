@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+
 import torch
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
 
 
 def resolve(name: str) -> torch.device:
@@ -20,3 +26,26 @@ def describe(device: torch.device) -> str:
         return torch.cuda.get_device_name(device)
     import platform
     return f"CPU {platform.machine()} ({torch.get_num_threads()} threads)"
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse instead of handing it back at once.
+
+    By default every tensor of more than a few MB is a fresh mmap, whose pages fault in again
+    on each use; a reverse-chain step of the MNIST net at batch 500 allocates several of 31 MB.
+    Heap allocation up to 32 MB (M_MMAP_THRESHOLD), a 2 GB trim threshold and 1 GB of top pad
+    made CPU sampling 1.7× and MNIST training 1.6× faster here (README "Benchmark"), with the
+    same numbers. Freed memory stays with the process until it ends. PyTorch's CPU tuning
+    guide gets the same effect from jemalloc or tcmalloc.
+
+    Returns:
+        Whether the settings were applied (False off glibc, e.g. on macOS).
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    settings = ((_M_MMAP_THRESHOLD, 32 * 2 ** 20), (_M_TRIM_THRESHOLD, 2 ** 31 - 1), (_M_TOP_PAD, 2 ** 30))
+    return all(mallopt(parameter, value) == 1 for parameter, value in settings)

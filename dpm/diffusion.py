@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # Keeps logit β_t finite where β_T = 1 (the erase-fraction schedule's last step).
-_BETA_CLAMP = 1e-7
+BETA_CLAMP = 1e-7
 
 
 def _at(values: Tensor, t: Tensor, x: Tensor) -> Tensor:
@@ -51,7 +51,7 @@ class GaussianDiffusion:
         self.posterior_coef_x0 = alpha_bar_prev.sqrt() * beta / (1.0 - self.alpha_bar)
         self.posterior_coef_xt = (1.0 - beta).sqrt() * (1.0 - alpha_bar_prev) / (1.0 - self.alpha_bar)
         # reverse step parameterised around the forward kernel (the authors' code)
-        self.logit_beta = torch.logit(beta.clamp(_BETA_CLAMP, 1.0 - _BETA_CLAMP))
+        self.logit_beta = torch.logit(beta.clamp(BETA_CLAMP, 1.0 - BETA_CLAMP))
 
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
         """x_t ~ q(x_t|x_0) from standard normal ``noise`` (reparameterised). Paper: Eq. 2, App. A."""
@@ -223,7 +223,7 @@ class BinomialDiffusion:
         one of the T = 2000 steps (K ≈ −28,000 bits) and training crawls.
         """
         if self.parameterisation == "kernel":
-            return z + torch.logit(self.step_rate(xt, t).clamp(_BETA_CLAMP, 1.0 - _BETA_CLAMP))
+            return z + torch.logit(self.step_rate(xt, t).clamp(BETA_CLAMP, 1.0 - BETA_CLAMP))
         is_one = xt > 0.5
         pick = lambda table: torch.where(is_one, _at(table[1], t, xt), _at(table[0], t, xt))  # noqa: E731
         u = z + pick(self.x0_logit)

@@ -43,13 +43,18 @@ class DiffusionModel(nn.Module):
         return process.p_params(xt, t, *self.net(xt, t))
 
 
+def _gaussian(c, net: torch.nn.Module) -> DiffusionModel:
+    """Gaussian diffusion with the schedule and mean parameterisation of section ``c``."""
+    schedule = make_schedule(c.diffusion.schedule, c.diffusion.n_steps, c.diffusion.beta_1)
+    return DiffusionModel(schedule, net, functools.partial(GaussianDiffusion, parameterisation=c.diffusion.parameterisation))
+
+
 def swiss_roll_model(c: cfg.SwissRollConfig, seed: int) -> DiffusionModel:
     """Gaussian diffusion with the normalised RBF network of App. D.1.1."""
     generator = torch.Generator().manual_seed(seed)
     net = RBFNet(c.diffusion.n_steps, n_dims=2, n_hidden=c.net.n_hidden, local_linear=c.net.local_linear,
                  generator=generator)
-    schedule = make_schedule(c.diffusion.schedule, c.diffusion.n_steps, c.diffusion.beta_1)
-    return DiffusionModel(schedule, net, functools.partial(GaussianDiffusion, parameterisation=c.diffusion.parameterisation))
+    return _gaussian(c, net)
 
 
 def heartbeat_model(c: cfg.HeartbeatConfig, p_pi: float, seed: int) -> DiffusionModel:
@@ -72,8 +77,7 @@ def image_model(c, image_shape: tuple[int, int, int], seed: int) -> DiffusionMod
         raise cfg.ConfigError(f"net.n_scales: {c.net.n_scales} scales need image sides divisible by {coarsest}, "
                               f"got {tuple(image_shape[1:])}")
     net = ImageNet(c.diffusion.n_steps, image_shape, c.net, torch.Generator().manual_seed(seed))
-    schedule = make_schedule(c.diffusion.schedule, c.diffusion.n_steps, c.diffusion.beta_1)
-    return DiffusionModel(schedule, net, functools.partial(GaussianDiffusion, parameterisation=c.diffusion.parameterisation))
+    return _gaussian(c, net)
 
 
 def load(model: DiffusionModel, path) -> DiffusionModel:

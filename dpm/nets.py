@@ -216,16 +216,20 @@ class ImageNet(nn.Module):
         nn.init.zeros_(self.coefficients.bias)
         self.bumps = Bumps(n_steps, c.n_bumps, c.bump_width)
         self.n_dense_out = c.dense_out
+        # channels-last (B, H, W, C in memory) makes the per-pixel 1×1 convolutions plain
+        # matmuls: on the CPU the MNIST net trains 1.9× and samples 2.5× faster than with
+        # channels-first (README "Benchmark"). The results are the same up to rounding.
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         lead = x.shape[:-1]
         n_colours, height, width = self.image_shape
         images = x.reshape(-1, n_colours, height, width)  # batch, colours, height, width
-        h = self.conv(images) if len(self.conv) else images
+        h = self.conv(images.contiguous(memory_format=torch.channels_last)) if len(self.conv) else images
         if self.dense is not None:
             d = self.dense(images.flatten(1)).reshape(-1, self.n_dense_out, height, width)
             h = torch.cat([h, d], dim=1)
-        y = self.coefficients(self.upper(h))
+        y = self.coefficients(self.upper(h.contiguous(memory_format=torch.channels_last)))
         y = y.reshape(-1, 2, self.bumps.centres.shape[0], n_colours, height, width)  # (B, μ|Σ, J, C, H, W)
         t = t.reshape(t.shape + (1,) * (len(lead) - t.ndim)).expand(lead)  # t's shape is a prefix of lead
         g = self.bumps(t.reshape(-1))  # (B, J)

@@ -29,6 +29,7 @@ class ParzenResult:
     se_bits: float
     n_test: int
     n_centres: int
+    sigma_search: tuple[tuple[float, float], ...] = ()  # (σ, mean validation log-likelihood in nats)
 
 
 def _as_rows(a, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -106,8 +107,9 @@ def estimate(test, validation, centres, sigmas: Sequence[float] = SIGMAS, **kwar
 
     All inputs in [0, 1] pixel space as given; ``kwargs`` go to `log_likelihoods`.
     """
-    sigma, _ = select_sigma(validation, centres, sigmas, **kwargs)
+    sigma, validation_nats = select_sigma(validation, centres, sigmas, **kwargs)
     ll_nats = log_likelihood(test, centres, sigma, **kwargs).numpy()
     mean, se = float(ll_nats.mean()), float(ll_nats.std(ddof=0) / math.sqrt(ll_nats.size))
     return ParzenResult(sigma=sigma, mean_nats=mean, se_nats=se, mean_bits=mean / math.log(2),
-                        se_bits=se / math.log(2), n_test=int(ll_nats.size), n_centres=int(len(centres)))
+                        se_bits=se / math.log(2), n_test=int(ll_nats.size), n_centres=int(len(centres)),
+                        sigma_search=tuple((float(s), float(v)) for s, v in zip(sigmas, validation_nats)))

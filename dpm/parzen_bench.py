@@ -18,9 +18,9 @@ import torch
 
 from dpm import parzen
 from dpm.data import mnist
+from dpm.paper import TABLE_2_MNIST
 
-PAPER_NATS, PAPER_SE_NATS = 242.0, 2.3  # Table 2, perfect model (v8 prints 349 ± 3.3 bits)
-PAPER_BITS, PAPER_SE_BITS = 349.0, 3.3
+PAPER_BITS, PAPER_SE_BITS, PAPER_NATS, PAPER_SE_NATS = TABLE_2_MNIST["Perfect model"]
 
 
 def main(argv: list[str] | None = None) -> parzen.ParzenResult:

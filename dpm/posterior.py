@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
-from dpm.diffusion import _BETA_CLAMP, BinomialDiffusion, GaussianDiffusion
+from dpm.diffusion import BETA_CLAMP, BinomialDiffusion, GaussianDiffusion
 from dpm.model import DiffusionModel
 
 
@@ -113,7 +113,7 @@ class BernoulliEvidence:
     """
 
     def __init__(self, rate: Tensor):
-        self.logit_d = torch.logit(rate.clamp(_BETA_CLAMP, 1.0 - _BETA_CLAMP))
+        self.logit_d = torch.logit(rate.clamp(BETA_CLAMP, 1.0 - BETA_CLAMP))
 
     def start(self, process: BinomialDiffusion, shape, generator=None, device="cpu") -> Tensor:
         logit = torch.logit(torch.tensor(process.p_pi)) + self.logit_d
@@ -127,7 +127,7 @@ def tied_params(process, x1: Tensor):
     """Parameters of the last step T_π(x_0|x_1; β_1), tied to the forward kernel (App. B.2)."""
     t1 = torch.ones(x1.shape[:1], dtype=torch.long, device=x1.device)
     if isinstance(process, BinomialDiffusion):
-        return torch.logit(process.step_rate(x1, t1).clamp(_BETA_CLAMP, 1.0 - _BETA_CLAMP))
+        return torch.logit(process.step_rate(x1, t1).clamp(BETA_CLAMP, 1.0 - BETA_CLAMP))
     mean = process.q_step(x1, t1, torch.zeros_like(x1))
     return mean, process.beta[0].to(x1).expand_as(mean)
 

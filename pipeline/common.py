@@ -25,8 +25,11 @@ def run(main: Callable[[list[str] | None], None]) -> None:
     """Run a stage's ``main``; a known failure prints ``error: ...`` and exits with status 1.
 
     ``DPM_THREADS`` (set by the Snakefile to the rule's threads) caps torch's CPU threads.
+    Freed memory is kept for reuse (``dpm.device.keep_freed_memory``).
     """
+    from dpm.device import keep_freed_memory
     from dpm.train import TrainingDiverged
+    keep_freed_memory()
     threads = os.environ.get("DPM_THREADS", "")
     if threads.isdigit() and int(threads) > 0:
         import torch

@@ -88,6 +88,24 @@ def test_snakemake_builds_table1_and_dvc_agrees(project):
         assert (project / f"results/{figure}.png").stat().st_size > 5_000
 
 
+def test_snakemake_builds_table2(project):
+    table = (project / "results/table2.csv").read_text().splitlines()
+    assert table[0].startswith("dataset,model,unit,paper_bits,paper_bits_se,paper_nats,paper_nats_se,bits,bits_se,nats")
+    rows = [row.split(",") for row in table[1:]]
+    assert [(r[0], r[1]) for r in rows] == [
+        ("dead_leaves", "MCGSM"), ("dead_leaves", "Diffusion"), ("mnist", "Stacked CAE"), ("mnist", "DBN"),
+        ("mnist", "Deep GSN"), ("mnist", "Diffusion"), ("mnist", "Adversarial net"), ("mnist", "Perfect model")]
+    ours = {(r[0], r[1]): r for r in rows if r[7]}  # rows with our bits
+    assert set(ours) == {("dead_leaves", "Diffusion"), ("mnist", "Diffusion"), ("mnist", "Perfect model")}
+    parzen = json.loads((project / "results/metrics/parzen_mnist.json").read_text())
+    assert parzen["sampling"]["n_samples"] == parzen["diffusion"]["n_centres"] == 60  # smoke mnist.parzen
+    assert parzen["perfect"]["n_centres"] == 300 and parzen["diffusion"]["n_test"] == 100
+    for row in ("diffusion", "perfect"):
+        assert parzen[row]["sigma"] in [s for s, _ in parzen[row]["sigma_search"]]
+        assert abs(parzen[row]["mean_bits"] * 0.6931471805599453 - parzen[row]["mean_nats"]) < 1e-6
+    assert "Perfect model" in (project / "results/table2.md").read_text()
+
+
 def test_after_snakemake_dvc_finds_nothing_to_do(project):
     assert changed(project) == set()
     assert stages_run(run(project, tool("dvc"), "repro")) == set()

@@ -1,0 +1,89 @@
+"""Stage ``parzen_samples@shardK``: one shard of the MNIST model samples that are Table 2's
+Parzen centres, mapped back to [0, 1] pixel space.
+
+Usage: python -m pipeline.parzen_samples SHARD N_SHARDS DATA_DIR MODEL_FILE OUT_NPZ RESUME_DIR
+
+The set of mnist.parzen.n_samples samples is drawn batch_size at a time, batch b from its own
+seed (dpm.sampling.sample_batch); shard k of n draws the batches b with b mod n = k, so the
+shards run side by side (``snakemake --cores 2``) and their union does not depend on n. Each
+finished batch is kept in RESUME_DIR (persist: an interrupted run resumes where it stopped,
+as long as the model, the params and the device are the same); OUT_NPZ appears whole at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from dpm import device as devices, sampling
+from dpm.atomic import atomic_path, atomic_write_text
+from dpm.data import images
+from dpm.data.scaling import Scaling
+from pipeline import common, image_stage
+
+DATASET = "mnist"
+
+
+def main(argv: list[str] | None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("shard", type=int)
+    parser.add_argument("n_shards", type=int)
+    for name in ("data_dir", "model_file", "out_npz", "resume_dir"):
+        parser.add_argument(name, type=Path)
+    args = parser.parse_args(argv)
+    if not 0 <= args.shard < args.n_shards:
+        raise common.StageError(f"shard {args.shard} of {args.n_shards}: expected 0 <= shard < n_shards")
+    config, split, model, device = image_stage.load(DATASET, args.data_dir, args.model_file)
+    c = config.mnist.parzen
+    batches = list(range(args.shard, sampling.n_batches(c.n_samples, c.batch_size), args.n_shards))
+    key = common.fingerprint(c, config.mnist.diffusion, config.mnist.net, device.type,
+                             common.file_digest(args.model_file))
+    done = _resume_dir(args.resume_dir, key)
+    scaling, n_dims = Scaling(**split.meta["scaling"]), split.meta["n_dims"]
+    start, drawn = time.perf_counter(), 0
+    for b in tqdm(batches, desc=f"samples {args.shard + 1}/{args.n_shards}", unit="batch"):
+        path = done / f"batch_{b:06d}.npy"
+        if path.exists():
+            continue
+        x = sampling.sample_batch(model, b, c.n_samples, c.batch_size, n_dims, c.seed, device)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, images.to_pixels(x, scaling).astype(np.float32))
+        drawn += 1
+    pixels = [np.load(done / f"batch_{b:06d}.npy") for b in batches]
+    record = {"dataset": DATASET, "profile": config.profile, "shard": args.shard, "n_shards": args.n_shards,
+              "batches": batches, "n_samples": c.n_samples, "batch_size": c.batch_size, "seed": c.seed,
+              "T": model.process().n_steps, "batches_drawn_this_run": drawn,
+              "seconds_this_run": round(time.perf_counter() - start, 3),
+              "device": devices.describe(device), "git_commit": common.git_commit()}
+    write_shard(args.out_npz, np.concatenate(pixels) if pixels else np.zeros((0, n_dims), np.float32), batches,
+                record)
+
+
+def write_shard(path: Path, pixels: np.ndarray, batches: list[int], record: dict) -> None:
+    """One .npz, atomically: ``pixels`` (rows of the batches, in order), ``batches``, and the
+    ``record`` as JSON (the parzen stage checks it against params.yaml)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, pixels=pixels, batches=np.asarray(batches, dtype=np.int64), record=np.asarray(json.dumps(record)))
+
+
+def _resume_dir(resume_dir: Path, key: str) -> Path:
+    """The folder of finished batches for ``key``; batches drawn under another key are removed."""
+    stamp = resume_dir / "fingerprint"
+    if resume_dir.exists() and (not stamp.exists() or stamp.read_text().strip() != key):
+        shutil.rmtree(resume_dir)
+    resume_dir.mkdir(parents=True, exist_ok=True)
+    if not stamp.exists():
+        atomic_write_text(stamp, key + "\n")
+    return resume_dir
+
+
+if __name__ == "__main__":
+    torch.set_grad_enabled(False)
+    common.run(main)

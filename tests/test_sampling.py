@@ -1,0 +1,85 @@
+"""Sample sets drawn in seeded batches (dpm.sampling.sample_batch) and their reassembly from
+shards (pipeline.parzen.gather)."""
+
+import functools
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from dpm.diffusion import GaussianDiffusion
+from dpm.model import DiffusionModel
+from dpm.sampling import n_batches, sample_batch
+from dpm.schedules import FixedSchedule
+from pipeline import common, parzen
+from pipeline.parzen_samples import write_shard
+
+
+class ZeroNet(torch.nn.Module):
+    def forward(self, x, t):
+        return torch.zeros_like(x), torch.zeros_like(x)
+
+
+def zero_model(n_steps=10):
+    """Zero coefficients in the authors' form: the reverse step is the forward kernel, the exact
+    reverse process of N(0, I) data, so samples are N(0, I)."""
+    return DiffusionModel(FixedSchedule(n_steps, 0.01), ZeroNet(),
+                          functools.partial(GaussianDiffusion, parameterisation="kernel"))
+
+
+def test_a_batch_is_the_same_whichever_order_the_batches_are_drawn_in():
+    model = zero_model()
+    forward = [sample_batch(model, b, 10, 4, 3, seed=5) for b in range(3)]
+    backward = [sample_batch(model, b, 10, 4, 3, seed=5) for b in reversed(range(3))][::-1]
+    for a, b in zip(forward, backward):
+        assert torch.equal(a, b)
+    assert [len(x) for x in forward] == [4, 4, 2]
+    assert not torch.equal(forward[0], forward[1][:4])
+    assert not torch.equal(forward[0], sample_batch(model, 0, 10, 4, 3, seed=6))
+
+
+def test_a_batch_outside_the_set_is_an_error():
+    assert n_batches(10, 4) == 3 and n_batches(8, 4) == 2
+    with pytest.raises(ValueError, match="batch 3 is outside the 3 batches"):
+        sample_batch(zero_model(), 3, 10, 4, 3, seed=0)
+
+
+def test_batched_samples_follow_the_model():
+    x = torch.cat([sample_batch(zero_model(), b, 20000, 5000, 2, seed=0) for b in range(4)]).double()
+    assert torch.all(x.mean(0).abs() < 5 * (1 / len(x)) ** 0.5)
+    assert torch.all((x.var(0) - 1).abs() < 5 * (2 / len(x)) ** 0.5)
+
+
+PARAMS = SimpleNamespace(n_samples=10, batch_size=4, seed=2)
+
+
+def shards(folder, n_shards, params=PARAMS):
+    """The set 0..9 (row value = sample index) split as the parzen_samples stage splits it."""
+    paths = []
+    for k in range(n_shards):
+        batches = list(range(k, n_batches(params.n_samples, params.batch_size), n_shards))
+        rows = [i for b in batches for i in range(b * params.batch_size, min((b + 1) * params.batch_size, params.n_samples))]
+        record = {"n_samples": params.n_samples, "batch_size": params.batch_size, "seed": params.seed, "T": 5,
+                  "seconds_this_run": 1.0, "device": "cpu"}
+        paths.append(folder / f"shard{k}.npz")
+        write_shard(paths[-1], np.asarray(rows, dtype=np.float32)[:, None], batches, record)
+    return paths
+
+
+@pytest.mark.parametrize("n_shards", [1, 2, 3])
+def test_gather_reassembles_the_set_in_order_from_any_number_of_shards(tmp_path, n_shards):
+    samples, records = parzen.gather(shards(tmp_path, n_shards)[::-1], PARAMS)
+    assert samples[:, 0].tolist() == list(range(10)) and len(records) == n_shards
+
+
+def test_gather_names_a_missing_batch_a_repeated_one_and_other_params(tmp_path):
+    paths = shards(tmp_path, 3)
+    with pytest.raises(common.StageError, match=r"batches \[1\] are in no shard"):
+        parzen.gather([paths[0], paths[2]], PARAMS)
+    with pytest.raises(common.StageError, match="batch 0 is also in another shard"):
+        parzen.gather([paths[0], paths[0], paths[1], paths[2]], PARAMS)
+    with pytest.raises(common.StageError, match="rerun its parzen_samples stage"):
+        parzen.gather(paths, SimpleNamespace(n_samples=10, batch_size=4, seed=3))
+    with pytest.raises(common.StageError, match="missing"):
+        parzen.gather([tmp_path / "nowhere.npz"], PARAMS)
