@@ -50,7 +50,8 @@ NOTES = [
     "exact sum over t. One warm-up step is excluded.",
     f"sample: a reverse chain of T steps over {N_SAMPLES} examples, its first step a warm-up; where the chain "
     "outlasts the time budget only its first steps are timed and the time per step is scaled to T "
-    "(`chain steps run` < T).",
+    "(`chain steps run` < T). batched sample: the same over `sample batch` examples (MNIST: the Parzen stage's "
+    "batch; others: eval.batch_size), the throughput of drawing many samples.",
     "eval: the evaluate stage's K estimate per example and repeat (images: one importance-sampled t; toys: the "
     "exact sum over t), at eval.batch_size; total = that × eval.n_repeats × n_holdout (bark: unknown, its holdout "
     "is cut from photographs). The stage's uniform-t Monte Carlo check is not counted.",
@@ -64,6 +65,7 @@ NOTES = [
 TABLE_COLUMNS = {
     "dataset": "dataset", "n_parameters": "parameters", "train_examples_per_s": "train ex/s",
     "sample_seconds_per_example": "sample s/ex", "sample_steps_run": "chain steps run",
+    "batched_sample_seconds_per_example": "batched sample s/ex", "sample_batch_size": "sample batch",
     "eval_seconds_per_example": "eval s/ex", "eval_projected_seconds": "eval total s", "peak_memory_mib": "peak MiB",
     "paper_train_examples_per_s": "paper ex/s", "paper_measured_batch": "paper batch",
     "paper_train_hours": "paper train h",
@@ -145,11 +147,11 @@ def measure_training(model: models.DiffusionModel, name: str, section, meta: dic
 
 
 def measure_sampling(model: models.DiffusionModel, meta: dict, device: torch.device,
-                     seconds: float) -> tuple[float, int]:
-    """Seconds per example of x_0 ~ p(x_0) (Eq. 5) over a chain of ``N_SAMPLES``, and how many of
-    the chain's T steps were run: the first is a warm-up; the chain stops after ``seconds``."""
+                     seconds: float, n_examples: int = N_SAMPLES) -> tuple[float, int]:
+    """Seconds per example of x_0 ~ p(x_0) (Eq. 5) over a chain of ``n_examples``, and how many
+    of the chain's T steps were run: the first is a warm-up; the chain stops after ``seconds``."""
     generator = torch.Generator(device=device).manual_seed(0)
-    chain = reverse_trajectory(model, (N_SAMPLES, meta["n_dims"]), generator, device)
+    chain = reverse_trajectory(model, (n_examples, meta["n_dims"]), generator, device)
     n_steps, _ = next(chain)  # (T, x_T ~ π)
     next(chain)
     _sync(device)
@@ -160,7 +162,7 @@ def measure_sampling(model: models.DiffusionModel, meta: dict, device: torch.dev
             break
     _sync(device)
     per_step = (time.perf_counter() - start) / n_timed
-    return per_step * n_steps / N_SAMPLES, n_timed + 1
+    return per_step * n_steps / n_examples, n_timed + 1
 
 
 @torch.no_grad()
@@ -197,6 +199,8 @@ def measure_model(name: str, config: cfg.Config, device: torch.device, seconds: 
     model = models.build(name, config, meta, seed=section.train.seed).to(device)
     rate, n_steps = measure_training(model, name, section, meta, device, seconds, section.train.batch_size)
     sample_seconds, n_run = measure_sampling(model, meta, device, seconds)
+    batch = sample_batch_size(name, section)
+    batched_seconds, _ = measure_sampling(model, meta, device, seconds, batch)
     eval_seconds = measure_evaluation(model, name, section, meta, device, seconds)
     n_holdout = getattr(section.data, "n_holdout", None)
     return {
@@ -204,11 +208,17 @@ def measure_model(name: str, config: cfg.Config, device: torch.device, seconds: 
         "T": section.diffusion.n_steps, "train_batch_size": section.train.batch_size,
         "train_examples_per_s": rate, "train_steps_timed": n_steps,
         "sample_seconds_per_example": sample_seconds, "sample_steps_run": n_run,
+        "batched_sample_seconds_per_example": batched_seconds, "sample_batch_size": batch,
         "eval_seconds_per_example": eval_seconds, "eval_n_repeats": section.eval.n_repeats, "eval_n_holdout": n_holdout,
         "eval_projected_seconds": None if n_holdout is None else eval_seconds * section.eval.n_repeats * n_holdout,
         "peak_memory_mib": _peak_memory_mib(device, mark),
         "peak_memory_kind": "cuda max_memory_allocated" if device.type == "cuda" else "process peak RSS increase",
     }
+
+
+def sample_batch_size(name: str, section) -> int:
+    """The batch that many samples are drawn in: MNIST's Parzen batch, else the evaluation batch."""
+    return section.parzen.batch_size if name == "mnist" else section.eval.batch_size
 
 
 def project_paper(name: str, paper: cfg.Config, device: torch.device, seconds: float, batch_size: int) -> dict:

@@ -20,6 +20,7 @@ def test_one_row_per_dataset_with_positive_figures():
         assert row["n_parameters"] > 0
         assert row["train_examples_per_s"] > 0 and row["train_steps_timed"] >= bench.MIN_TRAIN_STEPS
         assert row["sample_seconds_per_example"] > 0 and 2 <= row["sample_steps_run"] <= row["T"]
+        assert row["batched_sample_seconds_per_example"] > 0 and row["sample_batch_size"] >= 1
         assert row["eval_seconds_per_example"] > 0 and row["eval_projected_seconds"] > 0
         assert row["peak_memory_mib"] >= 0
         assert row["device"].startswith("CPU") and row["profile"] == "smoke"

@@ -56,6 +56,9 @@ BAD = [
     ("heartbeat.train.n_iterations", {"smoke": 1, "quick": 2}, "heartbeat.train.n_iterations: a per-profile value"),
     ("heartbeat.net.n_layers", DELETE, "heartbeat.net.n_layers: missing"),
     ("profile", "huge", "profile: expected one of"),
+    ("mnist.parzen.validation_start", 59500, "mnist.parzen: validation images 59500..60499 are past mnist.data.n_train"),
+    ("mnist.parzen.n_centres", 70000, "mnist.parzen.n_centres: 70000 is more than mnist.data.n_train"),
+    ("mnist.parzen.n_samples", 0, "mnist.parzen.n_samples: expected a value >= 1"),
 ]
 
 

@@ -83,3 +83,12 @@ def test_gather_names_a_missing_batch_a_repeated_one_and_other_params(tmp_path):
         parzen.gather(paths, SimpleNamespace(n_samples=10, batch_size=4, seed=3))
     with pytest.raises(common.StageError, match="missing"):
         parzen.gather([tmp_path / "nowhere.npz"], PARAMS)
+
+
+def test_finished_batches_are_kept_for_the_same_fingerprint_and_dropped_for_another(tmp_path):
+    from pipeline.parzen_samples import _resume_dir
+    folder = _resume_dir(tmp_path / "resume", "key-a")
+    (folder / "batch_000000.npy").write_bytes(b"done")
+    assert (_resume_dir(tmp_path / "resume", "key-a") / "batch_000000.npy").exists()
+    assert not (_resume_dir(tmp_path / "resume", "key-b") / "batch_000000.npy").exists()
+    assert (folder / "fingerprint").read_text().strip() == "key-b"
