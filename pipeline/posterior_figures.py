@@ -93,8 +93,8 @@ def full_size_inpainting(config, split, model, device, raw_dir: Path, out_png: P
     photos = textures.load_grey(sorted(p for p in raw_dir.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")))
     if not photos:
         raise common.StageError(f"{raw_dir}: no photographs (.png, .jpg) to inpaint")
-    side = min(_holdout_square(photo, c.data.holdout_fraction, 2 ** (c.net.n_scales - 1)) for photo in photos)
-    squares = [_holdout_square_of(photo, c.data.holdout_fraction, side) for photo in photos]
+    side = min(_holdout_side(photo, c.data.holdout_fraction, 2 ** (c.net.n_scales - 1)) for photo in photos)
+    squares = [_bottom_square(photo, side) for photo in photos]
     model.net.image_shape = (1, side, side)  # fully convolutional: the same net at the larger size
     generator = image_stage.generator(c.eval, device)
     levels = torch.from_numpy(np.stack(squares).reshape(len(squares), -1)).to(device)
@@ -116,13 +116,13 @@ def full_size_inpainting(config, split, model, device, raw_dir: Path, out_png: P
     image_stage.save(figures.image_panels_figure(tiles, title), out_png)
 
 
-def _holdout_square(photo: np.ndarray, holdout_fraction: float, multiple: int) -> int:
+def _holdout_side(photo: np.ndarray, holdout_fraction: float, multiple: int) -> int:
     """The side of the largest square in the photograph's holdout strip, a multiple of ``multiple``."""
     rows = photo.shape[0] - int(round(photo.shape[0] * (1 - holdout_fraction)))
     return min(rows, photo.shape[1]) // multiple * multiple
 
 
-def _holdout_square_of(photo: np.ndarray, holdout_fraction: float, side: int) -> np.ndarray:
+def _bottom_square(photo: np.ndarray, side: int) -> np.ndarray:
     """The side × side square at the bottom of the photograph, centred left to right."""
     left = (photo.shape[1] - side) // 2
     return photo[photo.shape[0] - side:, left:left + side]
