@@ -55,9 +55,18 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 
-from pipeline import dvc_bridge  # noqa: E402  (needs the sys.path entry)
+from dpm import config as dpm_config  # noqa: E402  (needs the sys.path entry)
+from pipeline import dvc_bridge  # noqa: E402
 
 ROOT = workflow.basedir
+
+# Pre-flight: params.yaml is validated before anything is scheduled, so a bad value stops the
+# run (one line naming the key) before any job can delete an output.
+try:
+    dpm_config.load(f"{ROOT}/params.yaml")
+except dpm_config.ConfigError as error:
+    sys.stderr.write(f"error: {error}\n")
+    sys.exit(1)
 
 
 workdir: ROOT

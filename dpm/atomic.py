@@ -13,11 +13,16 @@ from typing import Iterator
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; rename it to ``path`` if the block succeeds.
 
-    On an exception the temporary file is removed and ``path`` is left as it was.
+    On an exception the temporary file is removed and ``path`` is left as it was. The temporary
+    name, ``.{name}.XXXXXXXX.tmp``, is hidden and ends in ``.tmp``, so that a file left behind
+    by a killed process never looks like data to a reader that globs ``*.png`` or ``*.npz``.
+    Writers must therefore not choose their format by the name they are given: pass it
+    (``savefig(tmp, format="png")``) or write to an open file (``np.save(f, ...)``, which would
+    otherwise append ``.npy`` to the name).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)

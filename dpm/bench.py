@@ -30,19 +30,21 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from dpm import config as cfg, device as devices, model as models
+from dpm import config as cfg, device as devices, model as models, registry
 from dpm.atomic import atomic_write_text
-from dpm.bound import bound_terms, inverse_t_proposal
 from dpm.data import heartbeat
+from dpm.data.scaling import Scaling
+from dpm.data.split import DataInfo
+from dpm.objective import Objective
+from dpm.provenance import git_commit
 from dpm.sampling import reverse_trajectory
-from pipeline.common import PARAMS, git_commit
+from dpm.train import update
 
 MIN_TRAIN_STEPS = 3
 N_SAMPLES = 4  # examples in the timed reverse chain
 # The paper's image models take ~10 s and GBs per step of 16 images on a 2-core CPU: there the
 # projection times smaller steps by default and scales per example (GPU, toys: the paper's batch).
 CPU_PAPER_BATCH = 8
-FIXED_IMAGE_SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}  # colours, height, width
 
 NOTES = [
     "train: real steps (forward, backward, Adam) on synthetic data at the profile's batch size, as dpm/train.py "
@@ -72,27 +74,25 @@ TABLE_COLUMNS = {
 }
 
 
-def synthetic_meta(name: str, config: cfg.Config) -> dict:
-    """What ``models.build`` needs of a dataset's data, from the config alone, and ``n_dims``."""
-    section = getattr(config, name)
-    if name == "swiss_roll":
-        return {"n_dims": 2}
-    if name == "heartbeat":
-        return {"p_pi": heartbeat.mean_activity(section.data.n_bits, section.data.period),
-                "n_dims": section.data.n_bits}
-    if name in FIXED_IMAGE_SHAPES:
-        n_colours, height, width = FIXED_IMAGE_SHAPES[name]
-    else:  # dead leaves and bark: grey squares of the profile's size
-        n_colours, height = 1, section.data.image_size if name == "dead_leaves" else section.data.patch_size
-        width = height
-    return {"image_shape": [n_colours, height, width], "n_dims": n_colours * height * width}
+def synthetic_info(name: str, section) -> DataInfo:
+    """What ``models.build`` and the objective need of a dataset's data, from its section alone."""
+    data = section.data
+    if registry.get(name).is_image:
+        n_colours, height, width = data.image_shape()
+        # model units as they are: unit scale, no dequantisation noise
+        return DataInfo(label=name, unit="bits/pixel", n_dims=n_colours * height * width, n_units=height * width,
+                        scaling=Scaling(0.0, 1.0), image_shape=(n_colours, height, width), dequantisation="none")
+    if registry.get(name).model == "sigmoid_mlp":
+        return DataInfo(label=name, unit="bits/seq", n_dims=data.n_bits, p_pi=heartbeat.mean_activity(data.n_bits,
+                                                                                                      data.period))
+    return DataInfo(label=name, unit="bits", n_dims=2)
 
 
-def synthetic(meta: dict, n: int, generator: torch.Generator, device: torch.device) -> Tensor:
-    """(n, D) data in model units: bits at rate p_π (binary models), else standard normal."""
-    shape = (n, meta["n_dims"])
-    if "p_pi" in meta:
-        return torch.bernoulli(torch.full(shape, meta["p_pi"], device=device), generator=generator)
+def synthetic(info: DataInfo, n: int, generator: torch.Generator, device: torch.device) -> Tensor:
+    """(n, D) data as stored: bits at rate p_π (binary models), else standard normal values."""
+    shape = (n, info.n_dims)
+    if info.p_pi is not None:
+        return torch.bernoulli(torch.full(shape, info.p_pi, device=device), generator=generator)
     return torch.randn(shape, generator=generator, device=device)
 
 
@@ -114,44 +114,31 @@ def _timed(step: Callable[[], object], seconds: float, min_calls: int, device: t
     return (time.perf_counter() - start) / n_calls, n_calls
 
 
-def _t_draws(name: str, section, device: torch.device, importance: bool) -> tuple[int | None, Tensor | None]:
-    """(n_t, proposal) for ``bound_terms``: images one t per example, by P(t) ∝ 1/t if
-    ``importance``; toys the exact sum over t (pipeline/train.py, pipeline/evaluate.py)."""
-    if name not in cfg.IMAGE_DATASETS:
-        return None, None
-    return 1, inverse_t_proposal(section.diffusion.n_steps, device=device) if importance else None
-
-
-def measure_training(model: models.DiffusionModel, name: str, section, meta: dict, device: torch.device,
+def measure_training(model: models.DiffusionModel, section, info: DataInfo, device: torch.device,
                      seconds: float, batch_size: int) -> tuple[float, int]:
-    """Training examples per second and the number of timed steps: each step draws a batch,
-    computes −K as dpm/train.py does, back-propagates, clips (infinite norm) and takes an Adam step."""
-    importance = name in cfg.IMAGE_DATASETS and section.train.t_sampling == "importance"
-    n_t, proposal = _t_draws(name, section, device, importance)
-    model.amp = name in cfg.IMAGE_DATASETS and section.train.amp
+    """Training examples per second and the number of timed steps, each the training loop's own
+    step (dpm/train.py): a batch, −K by the dataset's objective, back-propagation, Adam."""
+    objective = Objective.of(section, info, device)
+    model.amp = getattr(section.train, "amp", False)
     generator = torch.Generator(device=device).manual_seed(section.train.seed)
-    pool = synthetic(meta, 4 * batch_size, generator, device)
+    pool = synthetic(info, 4 * batch_size, generator, device)
     optimiser = torch.optim.Adam(model.parameters(), lr=section.train.learning_rate)
 
     def step() -> None:
         batch = pool[torch.randint(len(pool), (batch_size,), generator=generator, device=device)]
-        loss = -bound_terms(model.process(), model.reverse, batch, generator, n_t, proposal).k.mean()
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
-        optimiser.step()
+        update(model, optimiser, objective.loss(model, batch, generator))
 
     per_step, n_steps = _timed(step, seconds, MIN_TRAIN_STEPS, device)
     model.amp = False  # the evaluate and figure stages build their models without autocast
     return batch_size / per_step, n_steps
 
 
-def measure_sampling(model: models.DiffusionModel, meta: dict, device: torch.device,
+def measure_sampling(model: models.DiffusionModel, info: DataInfo, device: torch.device,
                      seconds: float, n_examples: int = N_SAMPLES) -> tuple[float, int]:
     """Seconds per example of x_0 ~ p(x_0) (Eq. 5) over a chain of ``n_examples``, and how many
     of the chain's T steps were run: the first is a warm-up; the chain stops after ``seconds``."""
     generator = torch.Generator(device=device).manual_seed(0)
-    chain = reverse_trajectory(model, (n_examples, meta["n_dims"]), generator, device)
+    chain = reverse_trajectory(model, (n_examples, info.n_dims), generator, device)
     n_steps, _ = next(chain)  # (T, x_T ~ π)
     next(chain)
     _sync(device)
@@ -166,15 +153,14 @@ def measure_sampling(model: models.DiffusionModel, meta: dict, device: torch.dev
 
 
 @torch.no_grad()
-def measure_evaluation(model: models.DiffusionModel, name: str, section, meta: dict, device: torch.device,
+def measure_evaluation(model: models.DiffusionModel, section, info: DataInfo, device: torch.device,
                        seconds: float) -> float:
     """Seconds per holdout example and repeat of the evaluate stage's K estimate."""
-    n_t, proposal = _t_draws(name, section, device, importance=True)
+    objective = Objective.of(section, info, device)
     generator = torch.Generator(device=device).manual_seed(section.eval.seed)
-    x = synthetic(meta, section.eval.batch_size, generator, device)
+    x = objective.prepare(synthetic(info, section.eval.batch_size, generator, device), generator)
     process = model.process()
-    per_batch, _ = _timed(lambda: bound_terms(process, model.reverse, x, generator, n_t, proposal),
-                          seconds, 1, device)
+    per_batch, _ = _timed(lambda: objective.terms(process, model.reverse, x, generator), seconds, 1, device)
     return per_batch / len(x)
 
 
@@ -194,14 +180,15 @@ def _peak_memory_mib(device: torch.device, mark: int) -> float:
 
 def measure_model(name: str, config: cfg.Config, device: torch.device, seconds: float) -> dict:
     """Every figure of the model of ``name`` in ``config``'s profile."""
-    section, meta = getattr(config, name), synthetic_meta(name, config)
+    section = config.section(name)
+    info = synthetic_info(name, section)
     mark = _memory_mark(device)
-    model = models.build(name, config, meta, seed=section.train.seed).to(device)
-    rate, n_steps = measure_training(model, name, section, meta, device, seconds, section.train.batch_size)
-    sample_seconds, n_run = measure_sampling(model, meta, device, seconds)
-    batch = sample_batch_size(name, section)
-    batched_seconds, _ = measure_sampling(model, meta, device, seconds, batch)
-    eval_seconds = measure_evaluation(model, name, section, meta, device, seconds)
+    model = models.build(name, section, info, seed=section.train.seed).to(device)
+    rate, n_steps = measure_training(model, section, info, device, seconds, section.train.batch_size)
+    sample_seconds, n_run = measure_sampling(model, info, device, seconds)
+    batch = sample_batch_size(section)
+    batched_seconds, _ = measure_sampling(model, info, device, seconds, batch)
+    eval_seconds = measure_evaluation(model, section, info, device, seconds)
     n_holdout = getattr(section.data, "n_holdout", None)
     return {
         "dataset": name, "n_parameters": sum(p.numel() for p in model.parameters()),
@@ -216,16 +203,18 @@ def measure_model(name: str, config: cfg.Config, device: torch.device, seconds: 
     }
 
 
-def sample_batch_size(name: str, section) -> int:
-    """The batch that many samples are drawn in: MNIST's Parzen batch, else the evaluation batch."""
-    return section.parzen.batch_size if name == "mnist" else section.eval.batch_size
+def sample_batch_size(section) -> int:
+    """The batch that many samples are drawn in: the Parzen stage's where the section has one,
+    else the evaluation batch."""
+    return section.parzen.batch_size if hasattr(section, "parzen") else section.eval.batch_size
 
 
 def project_paper(name: str, paper: cfg.Config, device: torch.device, seconds: float, batch_size: int) -> dict:
     """Hours to train the paper profile's model of ``name`` on ``device``, from its measured throughput."""
-    section, meta = getattr(paper, name), synthetic_meta(name, paper)
-    model = models.build(name, paper, meta, seed=section.train.seed).to(device)
-    rate, _ = measure_training(model, name, section, meta, device, seconds, batch_size)
+    section = paper.section(name)
+    info = synthetic_info(name, section)
+    model = models.build(name, section, info, seed=section.train.seed).to(device)
+    rate, _ = measure_training(model, section, info, device, seconds, batch_size)
     return {"paper_train_examples_per_s": rate, "paper_measured_batch": batch_size,
             "paper_batch_size": section.train.batch_size, "paper_n_iterations": section.train.n_iterations,
             "paper_train_hours": section.train.n_iterations * section.train.batch_size / rate / 3600}
@@ -233,8 +222,8 @@ def project_paper(name: str, paper: cfg.Config, device: torch.device, seconds: f
 
 def _paper_batch(name: str, paper: cfg.Config, device: torch.device) -> int:
     """The paper's batch size, capped at ``CPU_PAPER_BATCH`` for image models on the CPU."""
-    batch_size = getattr(paper, name).train.batch_size
-    if device.type == "cpu" and name in cfg.IMAGE_DATASETS:
+    batch_size = paper.section(name).train.batch_size
+    if device.type == "cpu" and registry.get(name).is_image:
         return min(batch_size, CPU_PAPER_BATCH)
     return batch_size
 
@@ -257,9 +246,9 @@ def benchmark(config_path: str | Path, profile: str | None = None, datasets: lis
     Raises:
         ValueError: naming an unknown dataset.
     """
-    unknown = [name for name in datasets or [] if name not in cfg.DATASETS]
+    unknown = [name for name in datasets or [] if name not in registry.NAMES]
     if unknown:
-        raise ValueError(f"unknown dataset(s) {unknown}; expected some of {cfg.DATASETS}")
+        raise ValueError(f"unknown dataset(s) {unknown}; expected some of {registry.NAMES}")
     config = cfg.load(config_path, {} if profile is None else {"profile": profile})
     paper = cfg.load(config_path, {"profile": "paper"})
     torch_device = devices.resolve(device or config.device)
@@ -267,7 +256,7 @@ def benchmark(config_path: str | Path, profile: str | None = None, datasets: lis
                   "torch": torch.__version__, "profile": config.profile, "allocator": allocator,
                   "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git_commit": git_commit()}
     rows = []
-    for name in datasets or cfg.DATASETS:
+    for name in datasets or registry.NAMES:
         row = measure_model(name, config, torch_device, seconds)
         batch = paper_batch or _paper_batch(name, paper, torch_device)
         row.update(project_paper(name, paper, torch_device, seconds, batch))
@@ -302,13 +291,13 @@ def write_report(rows: list[dict], out: str | Path) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=cfg.PROFILES, help="default: params.yaml's")
-    parser.add_argument("--datasets", nargs="+", choices=cfg.DATASETS, metavar="DATASET",
-                        help=f"a subset of {', '.join(cfg.DATASETS)} (default: all)")
+    parser.add_argument("--datasets", nargs="+", choices=registry.NAMES, metavar="DATASET",
+                        help=f"a subset of {', '.join(registry.NAMES)} (default: all)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: params.yaml's")
     parser.add_argument("--seconds", type=float, default=5.0, help="time budget of each measurement")
     parser.add_argument("--paper-batch", type=int, help="examples per timed step of the paper model")
     parser.add_argument("--out", type=Path, help="JSON file (default: results/bench/<profile>-<device>.json)")
-    parser.add_argument("--params", type=Path, default=PARAMS, help="the params file")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params file")
     parser.add_argument("--system-malloc", action="store_true",
                         help="leave glibc's malloc as it is (default: keep freed memory, as the stages do)")
     args = parser.parse_args(argv)

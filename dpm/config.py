@@ -1,8 +1,11 @@
 """Typed, frozen configuration mirroring ``params.yaml``.
 
-``params.yaml`` holds every value; this module holds their types and ranges. ``load()`` builds
-one frozen dataclass per section and rejects, before any stage does work, an unknown key, a
-missing key, a wrong type or an out-of-range value, naming the key's full path.
+``params.yaml`` holds every value; this module holds the types and ranges of the sections every
+model shares, and ``load()``, which builds one frozen dataclass per section and rejects, before any
+stage does work, anything it cannot use, naming the key's full path: a YAML syntax error (with its
+line), a duplicate key, an unknown or missing key, a wrong type, a number that is not finite or out
+of range, and values that do not fit together (each section's ``problems()``). The sections of the
+datasets themselves are declared in ``dpm/registry.py``, beside the rest of what each dataset is.
 
 Profiles: a leaf written as a mapping keyed by exactly the profile names
 (``{smoke: 200, quick: 20000, paper: 500000}``) takes the value of the selected ``profile``;
@@ -12,82 +15,85 @@ any other leaf is the same in every profile.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
 PROFILES = ("smoke", "quick", "paper")
+DEVICES = ("auto", "cpu", "cuda")
+# the choices params.yaml offers; the modules that implement them check against these
+SCHEDULES = ("fixed", "learned")
+GAUSSIAN_PARAMETERISATIONS = ("paper", "kernel", "x0", "v")
+BINOMIAL_PARAMETERISATIONS = ("kernel", "x0")
+ACTIVATIONS = ("leaky_relu", "paper")
+T_SAMPLINGS = ("uniform", "importance")
+DEQUANTISATIONS = ("level", "authors", "none")
+# every integer in params.yaml is a count, a size or a seed: larger values are typing errors
+# (and would overflow the C integers of torch and numpy)
+INT_MAX = 2 ** 31 - 1
 
 
 class ConfigError(ValueError):
     """A params.yaml that cannot be used; the message names the key's path."""
 
 
-def _range(low: float | None = None, high: float | None = None, *, open_low: bool = False,
-           choices: tuple[str, ...] | None = None) -> Any:
-    """Field metadata: allowed range (``open_low`` excludes ``low``) or allowed choices."""
-    return field(metadata={"low": low, "high": high, "open_low": open_low, "choices": choices})
+def spec(low: float | None = None, high: float | None = None, *, open_low: bool = False,
+         open_high: bool = False, choices: tuple[str, ...] | None = None) -> Any:
+    """Field metadata: the allowed range (``open_*`` excludes the bound) or the allowed choices."""
+    return field(metadata={"low": low, "high": high, "open_low": open_low, "open_high": open_high,
+                           "choices": choices})
+
+
+class Section:
+    """A params.yaml section; ``problems`` names values that do not fit together."""
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        """(key relative to the section, what is wrong) for each rule that involves several values."""
+        return iter(())
 
 
 @dataclass(frozen=True)
-class SwissRollData:
-    """2-D swiss roll (SPEC §5): sizes, generator noise (raw units) and seed."""
-    n_train: int = _range(2)
-    n_holdout: int = _range(2)
-    noise: float = _range(0.0, open_low=True)
-    seed: int = _range(0)
-
-
-@dataclass(frozen=True)
-class HeartbeatData:
-    """Binary heartbeat sequences (SPEC §3): sizes, sequence length, pulse period and seed."""
-    n_train: int = _range(1)
-    n_holdout: int = _range(2)
-    n_bits: int = _range(1)
-    period: int = _range(1)
-    seed: int = _range(0)
-
-
-@dataclass(frozen=True)
-class DiffusionConfig:
+class DiffusionConfig(Section):
     """Forward process: T, β_1 and the schedule (Paper: §2.4.1); how the reverse step reads the
     network's coefficients (``p_params`` of dpm/diffusion.py)."""
-    n_steps: int = _range(2)
-    beta_1: float = _range(0.0, 1.0, open_low=True)
-    schedule: str = _range(choices=("fixed", "learned"))
-    parameterisation: str = _range(choices=("paper", "kernel", "x0", "v"))
+    n_steps: int = spec(2)
+    beta_1: float = spec(0.0, 1.0, open_low=True, open_high=True)
+    schedule: str = spec(choices=SCHEDULES)
+    parameterisation: str = spec(choices=GAUSSIAN_PARAMETERISATIONS)
 
 
 @dataclass(frozen=True)
-class RBFConfig:
+class RBFConfig(Section):
     """Normalised radial-basis-function network (Paper: App. D.1.1)."""
-    n_hidden: int = _range(1)
-    local_linear: bool = _range()
+    n_hidden: int = spec(1)
+    local_linear: bool = spec()
 
 
 @dataclass(frozen=True)
-class MLPConfig:
+class MLPConfig(Section):
     """Sigmoid multilayer perceptron (Paper: App. D.1.2)."""
-    n_hidden: int = _range(1)
-    n_layers: int = _range(1)
+    n_hidden: int = spec(1)
+    n_layers: int = spec(1)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Section):
     """Optimisation: Adam on −K (nats), learning rate decayed stepwise; what is logged."""
-    n_iterations: int = _range(1)
-    batch_size: int = _range(1)
-    learning_rate: float = _range(0.0, open_low=True)
-    lr_decay: float = _range(0.0, 1.0, open_low=True)
-    lr_decay_every: int = _range(1)
-    checkpoint_every: int = _range(1)
-    log_every: int = _range(1)
-    n_log_examples: int = _range(1)
-    n_log_samples: int = _range(1)
-    seed: int = _range(0)
+    n_iterations: int = spec(1)
+    batch_size: int = spec(1)
+    learning_rate: float = spec(0.0, open_low=True)
+    lr_decay: float = spec(0.0, 1.0, open_low=True)
+    lr_decay_every: int = spec(1)
+    checkpoint_every: int = spec(1)
+    log_every: int = spec(1)
+    n_log_examples: int = spec(1)
+    n_log_samples: int = spec(1)
+    seed: int = spec(0)
 
 
 @dataclass(frozen=True)
@@ -95,171 +101,98 @@ class ImageTrainConfig(TrainConfig):
     """Training of an image model: one random t per example, drawn ``uniform`` (the authors'
     code) or by ``importance`` (P(t) ∝ 1/t, dpm/bound.py); bfloat16 autocast of the network on
     a GPU (``amp``; the bound itself is computed in float32)."""
-    t_sampling: str = _range(choices=("uniform", "importance"))
-    amp: bool = _range()
-
-
-DEQUANTISATIONS = ("level", "authors", "none")
+    t_sampling: str = spec(choices=T_SAMPLINGS)
+    amp: bool = spec()
 
 
 @dataclass(frozen=True)
-class MnistData:
-    """MNIST (the four official idx files): the first n_train training images, the first
-    n_holdout test images; 8-bit values dequantised as SPEC §2 says (``dequantisation``)."""
-    n_train: int = _range(2, 60000)
-    n_holdout: int = _range(2, 10000)
-    dequantisation: str = _range(choices=DEQUANTISATIONS)
-
-
-@dataclass(frozen=True)
-class Cifar10Data:
-    """CIFAR-10: ``subset`` is images 0–3999 of data_batch_1 (the offline mirror's), split
-    n_train / n_holdout in order; ``full`` is the official archive's 50,000 / 10,000 split."""
-    source: str = _range(choices=("subset", "full"))
-    n_train: int = _range(2, 50000)
-    n_holdout: int = _range(2, 10000)
-    dequantisation: str = _range(choices=DEQUANTISATIONS)
-
-
-@dataclass(frozen=True)
-class DeadLeavesData:
-    """Seeded dead-leaves images (SPEC §5): disks with radius density ∝ r⁻³ on [r_min, r_max]
-    pixels, uniform 8-bit grey levels, square images of ``image_size`` pixels."""
-    n_train: int = _range(2)
-    n_holdout: int = _range(2)
-    image_size: int = _range(4)
-    r_min: float = _range(0.0, open_low=True)
-    r_max: float = _range(0.0, open_low=True)
-    dequantisation: str = _range(choices=DEQUANTISATIONS)
-    seed: int = _range(0)
-
-
-@dataclass(frozen=True)
-class BarkData:
-    """Bark (UIUC textures T01–T04) or, where those are not at hand, the mirror's texture
-    photographs (``stand_in``): square patches of ``patch_size`` pixels cut on a grid with
-    ``stride``, the bottom ``holdout_fraction`` of every photograph kept for the holdout."""
-    source: str = _range(choices=("bark", "stand_in"))
-    patch_size: int = _range(4)
-    stride: int = _range(1)
-    holdout_fraction: float = _range(0.0, 1.0, open_low=True)
-    dequantisation: str = _range(choices=DEQUANTISATIONS)
-
-
-@dataclass(frozen=True)
-class ImageNetConfig:
+class ImageNetConfig(Section):
     """The image network of App. D.2.1: multi-scale convolution (``conv_layers`` = 0: none),
     a dense pathway (``dense_out`` = 0: none; ``dense_out`` outputs per pixel), 1×1 layers,
     J = ``n_bumps`` bump functions of width ``bump_width`` × their spacing."""
-    conv_layers: int = _range(0)
-    conv_channels: int = _range(1)
-    n_scales: int = _range(1)
-    kernel_size: int = _range(1)
-    dense_layers: int = _range(0)
-    dense_width: int = _range(1)
-    dense_out: int = _range(0)
-    upper_layers: int = _range(0)
-    upper_channels: int = _range(1)
-    n_bumps: int = _range(1)
-    bump_width: float = _range(0.0, open_low=True)
-    activation: str = _range(choices=("leaky_relu", "paper"))
-    readout_init: float = _range(0.0)
+    conv_layers: int = spec(0)
+    conv_channels: int = spec(1)
+    n_scales: int = spec(1, 8)
+    kernel_size: int = spec(1)
+    dense_layers: int = spec(0)
+    dense_width: int = spec(1)
+    dense_out: int = spec(0)
+    upper_layers: int = spec(0)
+    upper_channels: int = spec(1)
+    n_bumps: int = spec(1)
+    bump_width: float = spec(0.0, open_low=True)
+    activation: str = spec(choices=ACTIVATIONS)
+    readout_init: float = spec(0.0)
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if self.conv_layers == 0 and self.dense_out == 0:
+            yield "conv_layers", "needs a convolutional (conv_layers > 0) or a dense (dense_out > 0) pathway"
+        if self.kernel_size % 2 == 0:
+            yield "kernel_size", f"must be odd, got {self.kernel_size}"
+
+    def coarsest_scale(self) -> int:
+        """Image sides must be multiples of this: 2^(n_scales − 1) with a conv pathway, else 1."""
+        return 2 ** (self.n_scales - 1) if self.conv_layers else 1
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class EvalConfig(Section):
     """Holdout evaluation of K and the samples drawn for figures."""
-    n_repeats: int = _range(1)
-    batch_size: int = _range(1)
-    n_samples: int = _range(1)
-    seed: int = _range(0)
-
-
-@dataclass(frozen=True)
-class ParzenConfig:
-    """The Parzen-window estimate of Table 2 (SPEC §2, Goodfellow et al. 2014): n_samples model
-    samples as centres, σ chosen on training images validation_start.. + n_validation, the
-    holdout (the test images) scored. The "perfect model" row uses the first n_centres
-    training images as centres. Samples are drawn batch_size at a time, batch b from its own
-    seed (seed, b), so the set does not depend on how many processes share the batches."""
-    n_samples: int = _range(1)
-    batch_size: int = _range(1)
-    seed: int = _range(0)
-    n_centres: int = _range(1)
-    validation_start: int = _range(0)
-    n_validation: int = _range(1)
-
-
-@dataclass(frozen=True)
-class SwissRollConfig:
-    data: SwissRollData
-    diffusion: DiffusionConfig
-    net: RBFConfig
-    train: TrainConfig
-    eval: EvalConfig
-
-
-@dataclass(frozen=True)
-class HeartbeatConfig:
-    data: HeartbeatData
-    diffusion: DiffusionConfig
-    net: MLPConfig
-    train: TrainConfig
-    eval: EvalConfig
-
-
-@dataclass(frozen=True)
-class MnistConfig:
-    data: MnistData
-    diffusion: DiffusionConfig
-    net: ImageNetConfig
-    train: ImageTrainConfig
-    eval: EvalConfig
-    parzen: ParzenConfig
-
-
-@dataclass(frozen=True)
-class Cifar10Config:
-    data: Cifar10Data
-    diffusion: DiffusionConfig
-    net: ImageNetConfig
-    train: ImageTrainConfig
-    eval: EvalConfig
-
-
-@dataclass(frozen=True)
-class DeadLeavesConfig:
-    data: DeadLeavesData
-    diffusion: DiffusionConfig
-    net: ImageNetConfig
-    train: ImageTrainConfig
-    eval: EvalConfig
-
-
-@dataclass(frozen=True)
-class BarkConfig:
-    data: BarkData
-    diffusion: DiffusionConfig
-    net: ImageNetConfig
-    train: ImageTrainConfig
-    eval: EvalConfig
-
-
-IMAGE_DATASETS = ("mnist", "cifar10", "dead_leaves", "bark")
-DATASETS = ("swiss_roll", "heartbeat") + IMAGE_DATASETS
+    n_repeats: int = spec(1)
+    batch_size: int = spec(1)
+    n_samples: int = spec(1)
+    seed: int = spec(0)
 
 
 @dataclass(frozen=True)
 class Config:
-    """The whole of params.yaml, resolved for one profile."""
-    profile: str = _range(choices=PROFILES)
-    device: str = _range(choices=("auto", "cpu", "cuda"))
-    swiss_roll: SwissRollConfig
-    heartbeat: HeartbeatConfig
-    mnist: MnistConfig
-    cifar10: Cifar10Config
-    dead_leaves: DeadLeavesConfig
-    bark: BarkConfig
+    """The whole of params.yaml, resolved for one profile: ``profile``, ``device`` and one
+    section per dataset of ``dpm.registry`` (the class ``load`` returns adds those fields)."""
+    profile: str = spec(choices=PROFILES)
+    device: str = spec(choices=DEVICES)
+
+    def section(self, name: str):
+        """The params.yaml section of dataset ``name``."""
+        return getattr(self, name)
+
+
+@functools.cache
+def config_class() -> type:
+    """``Config`` with one field per registered dataset, typed by its section class."""
+    from dpm import registry  # the registry declares its sections with this module's classes
+    fields = [(d.name, d.section) for d in registry.DATASETS.values()]
+    return dataclasses.make_dataclass("Config", fields, bases=(Config,), frozen=True)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping (YAML says it is an error;
+    PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: key {key!r} appears twice in one mapping "
+                                  f"(first on line {seen[key]})")
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The YAML file at ``path``; ConfigError (one line, with the line number) if it cannot be read."""
+    try:
+        return yaml.load(Path(path).read_text(), Loader=_StrictLoader)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(f"{path}: not valid YAML: {where}{error.problem or error.context}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read: {error}") from None
 
 
 def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Config:
@@ -271,15 +204,9 @@ def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = No
             an unknown key is an error, as in the file.
 
     Raises:
-        ConfigError: naming the key's path, for any unknown, missing, mistyped or
-            out-of-range value, and for a file that is not valid YAML.
+        ConfigError: naming the key's path, for any value that cannot be used (module docstring).
     """
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot be read: {error}") from error
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     for key, value in (overrides or {}).items():
@@ -287,34 +214,7 @@ def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = No
     profile = raw.get("profile")
     if profile not in PROFILES:
         raise ConfigError(f"profile: expected one of {PROFILES}, got {profile!r}")
-    config = _build(Config, raw, "", profile)
-    _check_combinations(config)
-    return config
-
-
-def _check_combinations(config: Config) -> None:
-    """Rules that involve more than one value."""
-    if config.heartbeat.diffusion.parameterisation not in ("kernel", "x0"):
-        raise ConfigError("heartbeat.diffusion.parameterisation: binomial diffusion takes kernel or x0, "
-                          f"got {config.heartbeat.diffusion.parameterisation!r}")
-    for name in IMAGE_DATASETS:
-        section = getattr(config, name)
-        if section.net.conv_layers == 0 and section.net.dense_out == 0:
-            raise ConfigError(f"{name}.net: needs a convolutional (conv_layers > 0) or a dense (dense_out > 0) "
-                              "pathway")
-        if section.net.kernel_size % 2 == 0:
-            raise ConfigError(f"{name}.net.kernel_size: must be odd, got {section.net.kernel_size}")
-    mnist, parzen = config.mnist.data, config.mnist.parzen
-    if parzen.validation_start + parzen.n_validation > mnist.n_train:
-        raise ConfigError(f"mnist.parzen: validation images {parzen.validation_start}.."
-                          f"{parzen.validation_start + parzen.n_validation - 1} are past mnist.data.n_train "
-                          f"({mnist.n_train})")
-    if parzen.n_centres > mnist.n_train:
-        raise ConfigError(f"mnist.parzen.n_centres: {parzen.n_centres} is more than mnist.data.n_train "
-                          f"({mnist.n_train})")
-    dead_leaves = config.dead_leaves.data
-    if dead_leaves.r_max < dead_leaves.r_min:
-        raise ConfigError(f"dead_leaves.data.r_max: must be >= r_min ({dead_leaves.r_min}), got {dead_leaves.r_max}")
+    return _build(config_class(), raw, "", profile)
 
 
 def _set_dotted(raw: dict, key: str, value: Any) -> None:
@@ -334,9 +234,9 @@ def _build(cls: type, raw: Any, path: str, profile: str) -> Any:
         raise ConfigError(f"{path or 'params'}: expected a mapping, got {raw!r}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(raw) - set(names))
+    unknown = sorted(set(raw) - set(names), key=str)
     if unknown:
-        raise ConfigError(f"{_join(path, unknown[0])}: unknown key (allowed: {', '.join(names)})")
+        raise ConfigError(f"{_join(path, str(unknown[0]))}: unknown key (allowed: {', '.join(names)})")
     values = {}
     for f in dataclasses.fields(cls):
         key_path = _join(path, f.name)
@@ -347,7 +247,10 @@ def _build(cls: type, raw: Any, path: str, profile: str) -> Any:
         else:
             value = _pick_profile(raw[f.name], key_path, profile)
             values[f.name] = _check(value, hints[f.name], f.metadata, key_path)
-    return cls(**values)
+    built = cls(**values)
+    for key, problem in built.problems() if isinstance(built, Section) else ():
+        raise ConfigError(f"{_join(path, key)}: {problem}")
+    return built
 
 
 def _join(path: str, key: str) -> str:
@@ -359,17 +262,22 @@ def _pick_profile(value: Any, path: str, profile: str) -> Any:
         return value
     if set(value) != set(PROFILES):
         raise ConfigError(f"{path}: a per-profile value needs exactly the keys {PROFILES}, "
-                          f"got {sorted(value)}")
+                          f"got {sorted(value, key=str)}")
     return value[profile]
 
 
 def _check(value: Any, kind: type, meta: typing.Mapping, path: str) -> Any:
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ConfigError(f"{path}: expected an integer, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        if abs(value) > INT_MAX:
+            raise ConfigError(f"{path}: {value} is too large (at most {INT_MAX})")
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
         value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}")
     if kind is bool and not isinstance(value, bool):
         raise ConfigError(f"{path}: expected true or false, got {value!r}")
     if kind is str and not isinstance(value, str):
@@ -378,8 +286,7 @@ def _check(value: Any, kind: type, meta: typing.Mapping, path: str) -> Any:
         raise ConfigError(f"{path}: expected one of {meta['choices']}, got {value!r}")
     low, high = meta.get("low"), meta.get("high")
     if low is not None and (value < low or (meta["open_low"] and value == low)):
-        bound = ">" if meta["open_low"] else ">="
-        raise ConfigError(f"{path}: expected a value {bound} {low}, got {value!r}")
-    if high is not None and value > high:
-        raise ConfigError(f"{path}: expected a value <= {high}, got {value!r}")
+        raise ConfigError(f"{path}: expected a value {'>' if meta['open_low'] else '>='} {low}, got {value!r}")
+    if high is not None and (value > high or (meta["open_high"] and value == high)):
+        raise ConfigError(f"{path}: expected a value {'<' if meta['open_high'] else '<='} {high}, got {value!r}")
     return value

@@ -1,16 +1,23 @@
-"""A diffusion probabilistic model: a β schedule, a reverse network and the process joining them."""
+"""A diffusion probabilistic model: a β schedule, a reverse network and the process joining them;
+building one from its params.yaml section, and loading a trained one with its data."""
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
-from dpm import config as cfg
+from dpm import config as cfg, registry
+from dpm.data import split as splits
+from dpm.data.split import DataInfo, Split
+from dpm.device import resolve
 from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
 from dpm.nets import ImageNet, RBFNet, SigmoidMLP
+from dpm.objective import Objective
 from dpm.schedules import make_schedule
 
 
@@ -43,64 +50,115 @@ class DiffusionModel(nn.Module):
         return process.p_params(xt, t, *self.net(xt, t))
 
 
-def _gaussian(c, net: torch.nn.Module) -> DiffusionModel:
-    """Gaussian diffusion with the schedule and mean parameterisation of section ``c``."""
-    schedule = make_schedule(c.diffusion.schedule, c.diffusion.n_steps, c.diffusion.beta_1)
-    return DiffusionModel(schedule, net, functools.partial(GaussianDiffusion, parameterisation=c.diffusion.parameterisation))
+def _net(kind: str, section, info: DataInfo, generator: torch.Generator) -> nn.Module:
+    """The reverse network of a registry model kind (App. D.1.1, D.1.2, D.2.1)."""
+    n_steps = section.diffusion.n_steps
+    if kind == "rbf":
+        return RBFNet(n_steps, info.n_dims, section.net.n_hidden, section.net.local_linear, generator)
+    if kind == "sigmoid_mlp":
+        return SigmoidMLP(n_steps, info.n_dims, section.net.n_hidden, section.net.n_layers, generator)
+    return ImageNet(n_steps, info.image_shape, section.net, generator)
 
 
-def swiss_roll_model(c: cfg.SwissRollConfig, seed: int) -> DiffusionModel:
-    """Gaussian diffusion with the normalised RBF network of App. D.1.1."""
-    generator = torch.Generator().manual_seed(seed)
-    net = RBFNet(c.diffusion.n_steps, n_dims=2, n_hidden=c.net.n_hidden, local_linear=c.net.local_linear,
-                 generator=generator)
-    return _gaussian(c, net)
+def build(name: str, section, info: DataInfo, x_train: Tensor | None = None, seed: int = 0) -> DiffusionModel:
+    """The model of dataset ``name`` from its params.yaml section and its data.
+
+    Every initial weight comes from ``seed`` (never from torch's global generator); the RBF
+    centres start on ``x_train`` when it is given (a model about to be trained; one about to
+    load saved weights needs neither).
+    """
+    kind = registry.get(name).model
+    net = _net(kind, section, info, torch.Generator().manual_seed(seed))
+    if kind == "rbf" and x_train is not None:
+        net.rbf.init_from_data(x_train, torch.Generator().manual_seed(seed))
+    if kind == "sigmoid_mlp":
+        make_process = functools.partial(BinomialDiffusion, p_pi=info.p_pi,
+                                         parameterisation=section.diffusion.parameterisation)
+    else:
+        make_process = functools.partial(GaussianDiffusion, parameterisation=section.diffusion.parameterisation)
+    schedule = make_schedule(section.diffusion.schedule, section.diffusion.n_steps, section.diffusion.beta_1)
+    return DiffusionModel(schedule, net, make_process)
 
 
-def heartbeat_model(c: cfg.HeartbeatConfig, p_pi: float, seed: int) -> DiffusionModel:
-    """Binomial diffusion towards Bernoulli(p_π) with the sigmoid MLP of App. D.1.2."""
-    generator = torch.Generator().manual_seed(seed)
-    net = SigmoidMLP(c.diffusion.n_steps, c.data.n_bits, c.net.n_hidden, c.net.n_layers, generator)
-    schedule = make_schedule(c.diffusion.schedule, c.diffusion.n_steps, c.diffusion.beta_1)
-    return DiffusionModel(schedule, net, functools.partial(BinomialDiffusion, p_pi=p_pi,
-                                                           parameterisation=c.diffusion.parameterisation))
+class ModelFileError(OSError):
+    """A model file that cannot be used: not one of ours, truncated, or of another dataset."""
 
 
-def image_model(c, image_shape: tuple[int, int, int], seed: int) -> DiffusionModel:
-    """Gaussian diffusion with the image network of App. D.2.1 (any image section of params.yaml).
+def read_model_file(path: str | Path) -> dict:
+    """What the train stage saved (``model`` state, ``dataset``, ``profile``, ``history``, …).
+
+    Loaded with ``weights_only=True``: tensors and plain containers only, so a crafted file
+    cannot run code.
 
     Raises:
-        ConfigError: if the image size is not divisible by the coarsest scale 2^(n_scales − 1).
+        ModelFileError: naming the file and what is wrong with it.
     """
-    coarsest = 2 ** (c.net.n_scales - 1)
-    if c.net.conv_layers and any(side % coarsest for side in image_shape[1:]):
-        raise cfg.ConfigError(f"net.n_scales: {c.net.n_scales} scales need image sides divisible by {coarsest}, "
-                              f"got {tuple(image_shape[1:])}")
-    net = ImageNet(c.diffusion.n_steps, image_shape, c.net, torch.Generator().manual_seed(seed))
-    return _gaussian(c, net)
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: missing; run the train stage that writes it") from None
+    except Exception as error:  # a crafted or truncated file: torch raises many kinds
+        raise ModelFileError(f"{path}: not a model file this library can load ({type(error).__name__}: "
+                             f"{str(error).splitlines()[0] if str(error) else ''})") from None
+    if not isinstance(saved, dict) or "model" not in saved:
+        raise ModelFileError(f"{path}: not a model file written by the train stage")
+    return saved
 
 
-def load(model: DiffusionModel, path) -> DiffusionModel:
-    """Load the parameters saved at ``path`` (by the train stage) into ``model``, built from the
-    same configuration."""
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
-    return model
+@dataclass
+class Trained:
+    """A trained model with everything needed to use it.
 
-
-def build(name: str, config: cfg.Config, meta: dict, x_train: Tensor | None = None, seed: int = 0) -> DiffusionModel:
-    """The model of dataset ``name`` from its params.yaml section and its data's ``meta``.
-
-    The initial weights come from ``seed`` and, for the RBF centres, from ``x_train`` when
-    given: a model about to be trained. A model about to load saved weights needs neither.
+    Attributes:
+        name: the dataset.
+        config: params.yaml as it was read; ``section`` is the dataset's part of it.
+        info: what the data are (units, scaling, image shape); ``split`` reads the arrays
+            themselves from ``data_dir`` when first asked for.
+        model: the model, on ``device``, in evaluation mode.
+        objective: how K is estimated on it, and the data's codec (images: ``objective.codec``).
+        saved: the model file's record (``history``, ``device`` it trained on, …).
     """
-    section = getattr(config, name)
-    if name == "swiss_roll":
-        model = swiss_roll_model(section, seed)
-        if x_train is not None:
-            model.net.rbf.init_from_data(x_train, torch.Generator().manual_seed(seed))
-        return model
-    if name == "heartbeat":
-        return heartbeat_model(section, meta["p_pi"], seed)
-    if name in cfg.IMAGE_DATASETS:
-        return image_model(section, tuple(meta["image_shape"]), seed)
-    raise ValueError(f"unknown dataset {name!r}")
+    name: str
+    config: cfg.Config
+    info: DataInfo
+    data_dir: Path
+    model: DiffusionModel
+    device: torch.device
+    objective: Objective
+    saved: dict
+
+    @property
+    def section(self):
+        return self.config.section(self.name)
+
+    @functools.cached_property
+    def split(self) -> Split:
+        return splits.load(self.data_dir)
+
+
+def load_trained(name: str, data_dir: str | Path, model_file: str | Path, config: cfg.Config | None = None,
+                 device: str | None = None) -> Trained:
+    """The trained model of dataset ``name`` with its data (``data/<name>``, ``models/<name>.pt``).
+
+    Args:
+        config: params.yaml as read by ``dpm.config.load``; None reads ``params.yaml`` here.
+        device: ``auto``, ``cpu`` or ``cuda``; None: the config's.
+
+    Raises:
+        ModelFileError: the model file is missing, not ours, or of another dataset.
+    """
+    config = config if config is not None else cfg.load("params.yaml")
+    torch_device = resolve(device or config.device)
+    info = splits.load_info(data_dir)
+    saved = read_model_file(model_file)
+    if saved.get("dataset") != name:
+        raise ModelFileError(f"{model_file}: a model of {saved.get('dataset')!r}, not of {name!r}")
+    model = build(name, config.section(name), info)
+    try:
+        model.load_state_dict(saved["model"])
+    except RuntimeError as error:
+        raise ModelFileError(f"{model_file}: does not fit {name}'s params.yaml section (retrain it): "
+                             f"{str(error).splitlines()[0]}") from None
+    model = model.to(torch_device).eval()
+    objective = Objective.of(config.section(name), info, torch_device)
+    return Trained(name, config, info, Path(data_dir), model, torch_device, objective, saved)

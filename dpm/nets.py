@@ -3,6 +3,10 @@ the process turns the coefficients into μ, Σ or a Bernoulli rate (``p_params``
 
 Time enters only through the readout: one readout layer per time step t = 1..T, every other
 layer shared across time (Paper: App. D.1).
+
+Every initial weight is drawn from the ``generator`` handed in, never from torch's global one:
+two nets built from the same seed are bit-identical whatever the process did before, and
+building one leaves the global random state as it was.
 """
 
 from __future__ import annotations
@@ -14,6 +18,23 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dpm.temporal import Bumps, readout
+
+
+def _layer(layer_cls: type[nn.Linear] | type[nn.Conv2d], *args, generator: torch.Generator | None = None,
+           **kwargs) -> nn.Linear | nn.Conv2d:
+    """A Linear or Conv2d layer with PyTorch's default initial distribution, drawn from ``generator``.
+
+    The layer is built without initialising it (PyTorch's constructor would draw from the
+    global generator), then every element is written: weights by kaiming_uniform_(a = √5),
+    biases from U(−1/√fan_in, 1/√fan_in), as PyTorch's ``reset_parameters``. With
+    ``generator=None`` the draws come from the global generator, exactly as the constructor's.
+    """
+    layer = nn.utils.skip_init(layer_cls, *args, **kwargs)
+    nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+    if layer.bias is not None:
+        bound = 1.0 / math.sqrt(layer.weight[0].numel())  # fan_in
+        nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+    return layer
 
 
 class TimeReadout(nn.Module):
@@ -119,7 +140,7 @@ class SigmoidMLP(nn.Module):
         sizes = [n_bits] + [n_hidden] * n_layers
         layers = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-            layers += [_glorot_sigmoid(nn.Linear(n_in, n_out), generator), nn.Sigmoid()]
+            layers += [_glorot_sigmoid(nn.utils.skip_init(nn.Linear, n_in, n_out), generator), nn.Sigmoid()]
         self.hidden = nn.Sequential(*layers)
         self.readout = TimeReadout(n_steps, n_hidden, n_bits, init_scale=0.1, generator=generator)
 
@@ -128,7 +149,8 @@ class SigmoidMLP(nn.Module):
 
 
 def _glorot_sigmoid(layer: nn.Linear, generator: torch.Generator | None) -> nn.Linear:
-    """Glorot & Bengio (2010) uniform initialisation scaled by 4 for sigmoid units.
+    """Glorot & Bengio (2010) uniform initialisation scaled by 4 for sigmoid units; writes every
+    weight and bias of ``layer`` (which may come uninitialised from ``skip_init``).
 
     PyTorch's default leaves three stacked sigmoid layers nearly constant at 0.5, and the
     heartbeat model then barely learns in the first thousand iterations.
@@ -151,12 +173,15 @@ class MultiScaleConv(nn.Module):
         n_in, n_out: channels.
         n_scales: number of scales s = 0..n_scales − 1; one scale is a plain convolution.
         kernel_size: odd; "same" padding at every scale.
+        generator: random generator for the initial weights (PyTorch's default distribution).
     """
 
-    def __init__(self, n_in: int, n_out: int, n_scales: int, kernel_size: int = 3):
+    def __init__(self, n_in: int, n_out: int, n_scales: int, kernel_size: int = 3,
+                 generator: torch.Generator | None = None):
         super().__init__()
         self.convs = nn.ModuleList(
-            nn.Conv2d(n_in, n_out, kernel_size, padding=kernel_size // 2, bias=s == 0) for s in range(n_scales))
+            _layer(nn.Conv2d, n_in, n_out, kernel_size, padding=kernel_size // 2, bias=s == 0, generator=generator)
+            for s in range(n_scales))
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.convs[0](x)
@@ -187,6 +212,9 @@ class ImageNet(nn.Module):
     The data arrive flattened, (..., C·H·W) as the diffusion math sees them; ``image_shape``
     is (C, H, W) and can be changed on a fully convolutional net to sample other sizes.
 
+    Every layer but the last starts from PyTorch's default distribution, the last from
+    N(0, readout_init² / n_features) with zero biases; all drawn from ``generator``.
+
     Returns:
         (z_μ, z_Σ), each shaped like x.
     """
@@ -199,26 +227,27 @@ class ImageNet(nn.Module):
         self.conv = nn.Sequential(*[
             layer for i in range(c.conv_layers)
             for layer in (MultiScaleConv(n_colours if i == 0 else c.conv_channels, c.conv_channels, c.n_scales,
-                                         c.kernel_size), conv_act())])
+                                         c.kernel_size, generator), conv_act())])
         self.dense = None
         if c.dense_out > 0:
             sizes = [n_colours * height * width] + [c.dense_width] * c.dense_layers
-            layers = [m for a, b in zip(sizes[:-1], sizes[1:]) for m in (nn.Linear(a, b), dense_act())]
-            self.dense = nn.Sequential(*layers, nn.Linear(sizes[-1], c.dense_out * height * width))
+            layers = [m for a, b in zip(sizes[:-1], sizes[1:])
+                      for m in (_layer(nn.Linear, a, b, generator=generator), dense_act())]
+            self.dense = nn.Sequential(*layers, _layer(nn.Linear, sizes[-1], c.dense_out * height * width,
+                                                       generator=generator))
         n_features = (c.conv_channels if c.conv_layers else n_colours) + c.dense_out
         upper = []
         for _ in range(c.upper_layers):
-            upper += [nn.Conv2d(n_features, c.upper_channels, 1), conv_act()]
+            upper += [_layer(nn.Conv2d, n_features, c.upper_channels, 1, generator=generator), conv_act()]
             n_features = c.upper_channels
         self.upper = nn.Sequential(*upper)
-        self.coefficients = nn.Conv2d(n_features, 2 * c.n_bumps * n_colours, 1)
+        self.coefficients = nn.utils.skip_init(nn.Conv2d, n_features, 2 * c.n_bumps * n_colours, 1)
         nn.init.normal_(self.coefficients.weight, std=c.readout_init / n_features ** 0.5, generator=generator)
         nn.init.zeros_(self.coefficients.bias)
         self.bumps = Bumps(n_steps, c.n_bumps, c.bump_width)
         self.n_dense_out = c.dense_out
-        # channels-last (B, H, W, C in memory) makes the per-pixel 1×1 convolutions plain
-        # matmuls: on the CPU the MNIST net trains 1.9× and samples 2.5× faster than with
-        # channels-first (README "Benchmark"). The results are the same up to rounding.
+        # channels-last (B, H, W, C in memory), so that the per-pixel 1×1 convolutions are plain
+        # matmuls over the channels.
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:

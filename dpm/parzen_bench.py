@@ -3,8 +3,9 @@
     python -m dpm.parzen_bench [--mirror DIR] [--threads N]
 
 Centres: training images 0–9,999; σ chosen on training images 50,000–50,999; test: the 10,000
-test images; all /255 into [0, 1]. The mirror defaults to $DPM_DATA_MIRROR, else
-/work/shared/data-mirror; the MNIST files are read from its ``mnist/`` folder.
+test images; all /255 into [0, 1]. The MNIST files are read from the ``mnist/`` folder of the
+offline mirror: ``--mirror``, else $DPM_DATA_MIRROR, else ``../shared/data-mirror`` (relative to
+the working directory, as on the team's machines when run from the repository root).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ PAPER_BITS, PAPER_SE_BITS, PAPER_NATS, PAPER_SE_NATS = TABLE_2_MNIST["Perfect mo
 
 def main(argv: list[str] | None = None) -> parzen.ParzenResult:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mirror", default=os.environ.get("DPM_DATA_MIRROR", "/work/shared/data-mirror"))
+    parser.add_argument("--mirror", default=os.environ.get("DPM_DATA_MIRROR") or "../shared/data-mirror")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)

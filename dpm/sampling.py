@@ -44,19 +44,13 @@ def batch_seed(seed: int, batch: int) -> int:
     return int(np.random.SeedSequence([seed, batch]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def n_batches(n_samples: int, batch_size: int) -> int:
-    """The number of batches of a set of n_samples drawn batch_size at a time."""
-    return -(-n_samples // batch_size)
-
-
 def sample_batch(model: DiffusionModel, batch: int, n_samples: int, batch_size: int, n_dims: int, seed: int,
                  device: torch.device | str = "cpu") -> Tensor:
     """Rows b·batch_size .. of a set of n_samples samples of p(x_0), b = ``batch``, drawn from
     their own seed ``batch_seed(seed, b)``: the set is the same whichever process draws which
     batch. Returns (rows, n_dims), the last batch possibly short."""
-    if not 0 <= batch < n_batches(n_samples, batch_size):
-        raise ValueError(f"batch {batch} is outside the {n_batches(n_samples, batch_size)} batches of "
-                         f"{n_samples} samples, {batch_size} at a time")
+    if not 0 <= batch * batch_size < n_samples:
+        raise ValueError(f"batch {batch} is outside the set of {n_samples} samples drawn {batch_size} at a time")
     rows = min(batch_size, n_samples - batch * batch_size)
     generator = torch.Generator(device=device).manual_seed(batch_seed(seed, batch))
     return sample(model, (rows, n_dims), generator, device)

@@ -1,111 +1,155 @@
 """Training by gradient ascent on K (Paper: Eq. 15), with checkpoints, resume and TensorBoard.
 
-``fit`` knows no paths of its own: the caller names the checkpoint file and hands in a
+``fit`` knows no paths of its own: the caller names the checkpoint folder and hands in a
 TensorBoard writer. A checkpoint holds everything the loop's future depends on (parameters,
 optimiser, learning-rate schedule, random generator, iteration), so an interrupted run resumed
-from it ends with the same parameters as an uninterrupted one (CPU, same seed).
+from it ends with the same parameters as an uninterrupted one (CPU, same seed). Its file name
+carries the fingerprint of what it was trained with, so whether it can be resumed is known
+without opening it, and it is opened with ``weights_only=True``: a crafted file runs no code.
+
+Only states known to be good are saved: the state after iteration i is written once the loss of
+iteration i + 1, computed from it, has been found finite (the last one once its holdout K has).
+A NaN or infinite loss therefore stops training without ever overwriting a good checkpoint with
+a diverged one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Callable
 
 import torch
 from torch import Tensor
 
 from dpm.atomic import atomic_torch_save
-from dpm.bound import bound_terms, to_bits
+from dpm.bound import to_bits
 from dpm.config import TrainConfig
 from dpm.model import DiffusionModel
+from dpm.objective import Objective
+
+log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
-    """The objective became NaN or infinite; the message names the iteration."""
+    """The objective became NaN or infinite; the message names the iteration and the last good
+    checkpoint."""
 
 
 @dataclass
 class Run:
-    """What ``fit`` needs besides the model and data.
+    """What ``fit`` needs besides the model, the objective and the data.
 
     Attributes:
-        checkpoint: file to save to and resume from.
-        fingerprint: identifies the configuration, data and code; a checkpoint with another one
-            is not resumed (a changed parameter or library starts training afresh).
-        writer: TensorBoard SummaryWriter, or None.
-        n_t: None sums K over every t per example; an integer samples that many t (``kl_sum``).
-        proposal: the distribution of the sampled t in training (``kl_sum``); None is uniform.
-        curve_proposal: the same for the learning curve's holdout estimate.
-        log_figures: optional callable(model, writer, iteration) drawing sample plots, called
-            at each checkpoint.
-        prepare: optional callable(batch, generator) → the batch in model units, applied to
-            each training batch (fresh dequantisation noise for 8-bit images).
-        n_units: the logged bits are per example divided by this (pixels per image: bits/pixel).
+        checkpoint_dir: where checkpoints are saved and resumed from.
+        fingerprint: identifies the configuration, data and code; only a checkpoint with the
+            same one is resumed (a changed parameter, data or training code starts afresh).
+        open_writer: optional callable(resumed_from) → a TensorBoard SummaryWriter, called once
+            the checkpoint has been read (None: a fresh run; else its iteration), closed by ``fit``.
+        log_samples: optional callable(model, writer, iteration) logging samples, called at
+            each checkpoint.
         progress: show a tqdm bar.
     """
-    checkpoint: Path
+    checkpoint_dir: Path
     fingerprint: str
+    open_writer: Callable[[int | None], object] | None = None
     writer: object | None = None
-    n_t: int | None = None
-    proposal: Tensor | None = None
-    curve_proposal: Tensor | None = None
-    log_figures: Callable[[DiffusionModel, object, int], None] | None = None
-    prepare: Callable[[Tensor, torch.Generator], Tensor] | None = None
-    n_units: int = 1
+    log_samples: Callable[[DiffusionModel, object, int], None] | None = None
     progress: bool = True
 
+    @property
+    def checkpoint(self) -> Path:
+        return self.checkpoint_dir / f"checkpoint-{self.fingerprint}.pt"
 
-def fit(model: DiffusionModel, x_train: Tensor, x_holdout: Tensor, c: TrainConfig, run: Run) -> list[dict]:
+
+def training_modules() -> list[ModuleType]:
+    """The modules whose code determines a trained model: the loop, the objective, the model and
+    the data's codec. Editing any other module (figures, the benchmark, the stages' plumbing)
+    keeps every checkpoint; tests/test_train.py checks that this list covers what training imports."""
+    import sys
+
+    from dpm import bound, diffusion, model, nets, objective, schedules, temporal
+    from dpm.data import images, scaling, split
+    return [sys.modules[__name__], objective, model, nets, temporal, diffusion, schedules, bound, images, split,
+            scaling]
+
+
+def source_digest(modules: list[ModuleType]) -> str:
+    """sha256 over the source files of ``modules``: part of a checkpoint's fingerprint."""
+    digests = [hashlib.sha256(Path(m.__file__).read_bytes()).hexdigest() for m in sorted(modules, key=lambda m: m.__name__)]
+    return hashlib.sha256("".join(digests).encode()).hexdigest()
+
+
+def update(model: DiffusionModel, optimiser: torch.optim.Optimizer, loss: Tensor) -> Tensor:
+    """One Adam step on ``loss``; returns the gradient norm (not clipped: the authors did not clip)."""
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
+    optimiser.step()
+    return grad_norm
+
+
+def fit(model: DiffusionModel, objective: Objective, x_train: Tensor, x_curve: Tensor, c: TrainConfig,
+        run: Run) -> list[dict]:
     """Maximise K on x_train; log K and K − L_null on a holdout subset as training goes.
 
     Args:
         model: the model, on the device of x_train.
-        x_train: (N, D) training data (as stored: ``run.prepare`` maps a batch to model units);
-            x_holdout: (M, D) data for the learning curve, in model units.
+        objective: how K is estimated and what the model sees of a batch (``Objective.loss``).
+        x_train: (N, D) training data as stored; x_curve: (M, D) holdout data for the learning
+            curve, in model units.
         c: the training section of params.yaml.
-        run: checkpoint, writer and options.
+        run: checkpoint folder, fingerprint, writer and options.
 
     Returns:
         The learning curve: one dict per logged iteration (iteration, seconds, bits).
 
     Raises:
-        TrainingDiverged: if the loss is not finite; the last good checkpoint is kept.
+        TrainingDiverged: if the loss, or the final holdout K, is not finite; the last good
+            checkpoint is kept and named.
     """
     optimiser = torch.optim.Adam(model.parameters(), lr=c.learning_rate)
     lr_schedule = torch.optim.lr_scheduler.StepLR(optimiser, c.lr_decay_every, c.lr_decay)
     generator = torch.Generator(device=x_train.device).manual_seed(c.seed)
     state = _resume(run, model, optimiser, lr_schedule, generator)
-    start, clock = state["iteration"], time.perf_counter() - state["seconds"]
-    history = state["history"]
+    start, clock, history = state["iteration"], time.perf_counter() - state["seconds"], state["history"]
+    if run.open_writer is not None:
+        run.writer = run.open_writer(start or None)
+    saved = start if start else None
     bar = _progress(run, start, c.n_iterations)
     for iteration in range(start + 1, c.n_iterations + 1):
+        rng_state = generator.get_state()
         batch = x_train[torch.randint(len(x_train), (c.batch_size,), generator=generator, device=x_train.device)]
-        if run.prepare is not None:
-            batch = run.prepare(batch, generator)
-        loss = -bound_terms(model.process(), model.reverse, batch, generator, run.n_t, run.proposal).k.mean()
+        loss = objective.loss(model, batch, generator)
         if not torch.isfinite(loss):
-            raise TrainingDiverged(
-                f"loss is {loss.item()} at iteration {iteration}; the last good checkpoint "
-                f"({run.checkpoint}, iteration {state['iteration']}) is kept")
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
-        optimiser.step()
+            raise TrainingDiverged(f"loss is {loss.item()} at iteration {iteration}; {_last_good(run, saved)}")
+        previous = iteration - 1
+        if previous > start and previous % c.checkpoint_every == 0:  # its successor's loss is finite
+            _save(run, model, optimiser, lr_schedule, rng_state, previous, time.perf_counter() - clock, history)
+            saved = previous
+        grad_norm = update(model, optimiser, loss)
         lr_schedule.step()
         bar.update(1)
         if iteration % c.log_every == 0 or iteration == c.n_iterations:
-            seconds = time.perf_counter() - clock
-            history.append(_log(model, x_holdout, run, iteration, seconds, loss, grad_norm,
-                                lr_schedule.get_last_lr()[0]))
+            history.append(_log(model, objective, x_curve, run, iteration, time.perf_counter() - clock, loss,
+                                grad_norm, lr_schedule.get_last_lr()[0]))
             bar.set_postfix(K_bits=f"{history[-1]['holdout_K_bits']:.3f}")
-        if iteration % c.checkpoint_every == 0 or iteration == c.n_iterations:
-            state = {"iteration": iteration, "seconds": time.perf_counter() - clock, "history": history}
-            _save(run, model, optimiser, lr_schedule, generator, state)
-            if run.writer is not None and run.log_figures is not None:
-                run.log_figures(model, run.writer, iteration)
+        if run.log_samples is not None and run.writer is not None and iteration % c.checkpoint_every == 0:
+            run.log_samples(model, run.writer, iteration)
     bar.close()
+    if run.writer is not None:
+        run.writer.close()
+    if c.n_iterations > start:
+        final_k = history[-1]["holdout_K_bits"]
+        if not math.isfinite(final_k) or not all(torch.isfinite(p).all() for p in model.parameters()):
+            raise TrainingDiverged(f"the final model is not finite (holdout K {final_k} bits); {_last_good(run, saved)}")
+        _save(run, model, optimiser, lr_schedule, generator.get_state(), c.n_iterations,
+              time.perf_counter() - clock, history)
     return history
 
 
@@ -114,16 +158,23 @@ def _progress(run: Run, start: int, total: int):
     return tqdm(total=total, initial=start, disable=not run.progress, desc="train", unit="it")
 
 
+def _last_good(run: Run, iteration: int | None) -> str:
+    if iteration is None:
+        return "no checkpoint of this configuration was saved, nothing is kept"
+    return f"the last good checkpoint, {run.checkpoint} (iteration {iteration}), is kept"
+
+
 @torch.no_grad()
-def _log(model: DiffusionModel, x_holdout: Tensor, run: Run, iteration: int, seconds: float,
+def _log(model: DiffusionModel, objective: Objective, x_curve: Tensor, run: Run, iteration: int, seconds: float,
          loss: Tensor, grad_norm: Tensor, lr: float) -> dict:
-    """Holdout K (its own generator, so logging never changes the training stream)."""
-    generator = torch.Generator(device=x_holdout.device).manual_seed(iteration)
+    """Holdout K by importance-sampled t (its own generator: logging never changes the training stream)."""
+    generator = torch.Generator(device=x_curve.device).manual_seed(iteration)
     process = model.process()
-    terms = bound_terms(process, model.reverse, x_holdout, generator, run.n_t, run.curve_proposal)
-    k_bits = to_bits(terms.k.mean().item()) / run.n_units
-    l_null_bits = to_bits(process.log_prior(x_holdout).mean().item()) / run.n_units
-    row = {"iteration": iteration, "seconds": round(seconds, 3), "train_loss_bits": to_bits(loss.item()) / run.n_units,
+    terms = objective.terms(process, model.reverse, x_curve, generator)
+    k_bits = to_bits(terms.k.mean().item()) / objective.n_units
+    l_null_bits = to_bits(process.log_prior(x_curve).mean().item()) / objective.n_units
+    row = {"iteration": iteration, "seconds": round(seconds, 3),
+           "train_loss_bits": to_bits(loss.item()) / objective.n_units,
            "holdout_K_bits": k_bits, "holdout_K_minus_L_null_bits": k_bits - l_null_bits}
     if run.writer is not None:
         _write_scalars(run.writer, row, grad_norm.item(), lr)
@@ -143,38 +194,47 @@ def _write_scalars(writer, row: dict, grad_norm: float, lr: float) -> None:
     writer.add_scalar("holdout/seconds", row["seconds"], step)
 
 
-def _save(run, model, optimiser, lr_schedule, generator, state: dict) -> None:
-    atomic_torch_save({
-        "fingerprint": run.fingerprint,
-        "model": model.state_dict(),
-        "optimiser": optimiser.state_dict(),
-        "lr_schedule": lr_schedule.state_dict(),
-        "generator": generator.get_state(),
-        **state,
-    }, run.checkpoint)
+def _save(run: Run, model, optimiser, lr_schedule, rng_state: Tensor, iteration: int, seconds: float,
+          history: list[dict]) -> None:
+    """Write the checkpoint of ``iteration`` (finite states only), then drop those of other
+    configurations."""
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise TrainingDiverged(f"parameters are not finite after iteration {iteration}; nothing was saved")
+    atomic_torch_save({"fingerprint": run.fingerprint, "iteration": iteration, "seconds": seconds,
+                       "history": list(history), "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                       "lr_schedule": lr_schedule.state_dict(), "generator": rng_state}, run.checkpoint)
+    for other in run.checkpoint_dir.glob("checkpoint-*.pt"):
+        if other != run.checkpoint:
+            other.unlink()
 
 
-def _read_checkpoint(checkpoint: Path, fingerprint: str) -> dict | None:
-    """The checkpoint's contents if it exists and was written for ``fingerprint``."""
-    if not checkpoint.exists():
+def read_checkpoint(run: Run) -> dict | None:
+    """The checkpoint of ``run``'s fingerprint, or None if there is none. A checkpoint that cannot
+    be read (truncated, empty, crafted) is set aside as ``<name>.corrupt`` and None returned."""
+    if not run.checkpoint.exists():
         return None
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    return saved if saved.get("fingerprint") == fingerprint else None
+    try:
+        saved = torch.load(run.checkpoint, map_location="cpu", weights_only=True)
+        if saved.get("fingerprint") != run.fingerprint:
+            raise ValueError("its fingerprint is not the one in its name")
+        return saved
+    except Exception as error:  # torch raises many kinds for a damaged file
+        aside = run.checkpoint.with_name(run.checkpoint.name + ".corrupt")
+        run.checkpoint.replace(aside)
+        log.warning("checkpoint %s cannot be read (%s: %s); set aside as %s, training starts afresh",
+                    run.checkpoint, type(error).__name__, str(error).splitlines()[0] if str(error) else "", aside.name)
+        return None
 
 
-def resume_iteration(checkpoint: Path, fingerprint: str) -> int | None:
-    """The iteration ``fit`` would resume from, or None if it would start afresh."""
-    saved = _read_checkpoint(checkpoint, fingerprint)
-    return None if saved is None else saved["iteration"]
-
-
-def _resume(run, model, optimiser, lr_schedule, generator) -> dict:
-    """Restore a checkpoint of this configuration; a fresh state if there is none."""
-    saved = _read_checkpoint(run.checkpoint, run.fingerprint)
+def _resume(run: Run, model, optimiser, lr_schedule, generator) -> dict:
+    """Restore the checkpoint of this configuration; a fresh state if there is none."""
+    saved = read_checkpoint(run)
     if saved is None:
         return {"iteration": 0, "seconds": 0.0, "history": []}
     model.load_state_dict(saved["model"])
     optimiser.load_state_dict(saved["optimiser"])
     lr_schedule.load_state_dict(saved["lr_schedule"])
     generator.set_state(saved["generator"])
+    log.info("resuming from %s at iteration %d", run.checkpoint, saved["iteration"])
     return {key: saved[key] for key in ("iteration", "seconds", "history")}
+

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import Callable
 
 from dpm import config as cfg
 from dpm.atomic import atomic_write_text
+from dpm.provenance import git_commit  # noqa: F401  (re-exported: every stage records it)
 
 PARAMS = Path("params.yaml")
 
@@ -28,7 +29,7 @@ def run(main: Callable[[list[str] | None], None]) -> None:
     Freed memory is kept for reuse (``dpm.device.keep_freed_memory``).
     """
     from dpm.device import keep_freed_memory
-    from dpm.train import TrainingDiverged
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     keep_freed_memory()
     threads = os.environ.get("DPM_THREADS", "")
     if threads.isdigit() and int(threads) > 0:
@@ -36,7 +37,7 @@ def run(main: Callable[[list[str] | None], None]) -> None:
         torch.set_num_threads(int(threads))
     try:
         main(None)
-    except (cfg.ConfigError, StageError, TrainingDiverged, RuntimeError, OSError) as error:
+    except (cfg.ConfigError, StageError, RuntimeError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
 
@@ -55,25 +56,6 @@ def fingerprint(*parts: object) -> str:
 def file_digest(path: str | Path) -> str:
     """sha256 of a file's bytes."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def source_digest() -> str:
-    """sha256 over the library's source files: a checkpoint written by other code is not resumed."""
-    import dpm
-    files = sorted(Path(dpm.__file__).parent.rglob("*.py"))
-    return hashlib.sha256(b"".join(file_digest(f).encode() for f in files)).hexdigest()
-
-
-def git_commit() -> str:
-    """The commit of the code that ran, with ``-dirty`` if tracked files differ from it."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "dpm", "pipeline"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("-dirty" if dirty else "")
 
 
 def write_json(path: str | Path, data: dict) -> None:

@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import argparse
 
-from dpm import config as cfg, datasets
+from dpm import registry
+from dpm.data import split as splits
 from pipeline import common
 
 
 def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("dataset", choices=cfg.DATASETS)
+    parser.add_argument("dataset", choices=registry.NAMES)
     parser.add_argument("out_dir")
-    parser.add_argument("--raw", help="folder of the fetched raw files (mnist, cifar10, bark)")
+    parser.add_argument("--raw", help="folder of the fetched raw files (datasets that have them)")
     args = parser.parse_args(argv)
     config = common.load_config()
-    datasets.save(datasets.make(args.dataset, config, args.raw), args.out_dir)
+    dataset = registry.get(args.dataset)
+    if dataset.fetched and args.raw is None:
+        raise common.StageError(f"{args.dataset}: needs --raw, the folder of its fetched raw files")
+    splits.save(dataset.data_module().make_split(config.section(args.dataset).data, args.raw), args.out_dir)
 
 
 if __name__ == "__main__":

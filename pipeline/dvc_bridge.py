@@ -61,6 +61,10 @@ class StageSpec:
         params: Tracked parameter keys; keys from a file other than
             ``params.yaml`` are written ``file:key``; a bare file name means
             the whole file is tracked.
+        gate: The stage's ``meta`` says ``gate: true``: a check that runs
+            before the stages depending on its outs but whose rerun (its
+            outs rewritten, unchanged) must not rerun them; those deps are
+            ``ancient()`` in the rules (ordering kept, mtimes ignored).
     """
 
     name: str
@@ -70,6 +74,7 @@ class StageSpec:
     dir_outs: frozenset[str]
     persist_outs: frozenset[str]
     params: tuple[str, ...]
+    gate: bool = False
 
     @property
     def rule_outs(self) -> tuple[str, ...]:
@@ -133,6 +138,7 @@ def _to_spec(stage, root_dir: str) -> StageSpec:
         dir_outs=frozenset(path for path, out in outs if _is_dir_out(out)),
         persist_outs=frozenset(path for path, out in outs if out.persist),
         params=tuple(_param_keys(stage.params)),
+        gate=bool((stage.meta or {}).get("gate")),
     )
 
 
@@ -293,7 +299,9 @@ def rule_inputs(
     links the rules like DVC's DAG.  Remaining deps are source files (or
     ``persist`` outs of other stages, which must then already exist); the
     Snakefile marks them ``ancient()`` because DVC's content hashes (via the
-    sentinel), not mtimes, decide whether they changed.
+    sentinel), not mtimes, decide whether they changed. Outs of a ``gate``
+    stage go with the sources: ``ancient()`` still orders this rule after
+    the gate's, but the gate's rewritten outs do not rerun it.
 
     Args:
         stage: The stage whose inputs are wanted.
@@ -302,15 +310,17 @@ def rule_inputs(
     Returns:
         ``(upstream_outs, source_deps)``, both without duplicates.
     """
-    others = [o for s in stages if s.name != stage.name for o in s.rule_outs]
+    others = [(o, s.gate) for s in stages if s.name != stage.name for o in s.rule_outs]
     upstream: dict[str, None] = {}
     sources: dict[str, None] = {}
     for dep in stage.deps:
         if "://" in dep:  # remote dep: DVC checks it, Snakemake cannot
             continue
-        producers = [out for out in others if _overlaps(dep, out)]
-        target = upstream if producers else sources
-        target.update(dict.fromkeys(producers or [dep]))
+        producers = [(out, gate) for out, gate in others if _overlaps(dep, out)]
+        upstream.update(dict.fromkeys(out for out, gate in producers if not gate))
+        sources.update(dict.fromkeys(out for out, gate in producers if gate))  # ancient: ordered, not a trigger
+        if not producers:
+            sources[dep] = None
     return list(upstream), list(sources)
 
 

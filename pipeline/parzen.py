@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dpm import datasets, device as devices, parzen
-from dpm.data import images
+from dpm import device as devices, parzen
+from dpm.data import images, split as splits
 from pipeline import common
 
 DATASET = "mnist"
@@ -34,7 +34,7 @@ def main(argv: list[str] | None) -> None:
     args = parser.parse_args(argv)
     config = common.load_config()
     c = config.mnist.parzen
-    split = datasets.load(args.data_dir)
+    split = splits.load(args.data_dir)
     samples, shards = gather(args.samples, c)
     device = devices.resolve(config.device)
     to_unit = 1.0 / (images.N_LEVELS - 1)
@@ -46,7 +46,7 @@ def main(argv: list[str] | None) -> None:
         result = parzen.estimate(test, validation, centres, device=device)
         rows[name] = {**asdict(result), "seconds": round(time.perf_counter() - start, 3)}
     common.write_json(args.out_json, {
-        "dataset": DATASET, "label": split.meta["label"], "profile": config.profile,
+        "dataset": DATASET, "label": split.info.label, "profile": config.profile,
         "diffusion": rows["diffusion"], "perfect": rows["perfect"],
         "n_validation": c.n_validation, "validation_start": c.validation_start,
         "sampling": {"n_samples": len(samples), "seed": c.seed, "batch_size": c.batch_size, "T": shards[0]["T"],
@@ -63,7 +63,7 @@ def gather(paths: list[Path], c) -> tuple[np.ndarray, list[dict]]:
     for path in paths:
         if not path.exists():
             raise common.StageError(f"{path}: missing; run the parzen_samples stage that writes it")
-        with np.load(path) as npz:
+        with np.load(path, allow_pickle=False) as npz:
             record = json.loads(str(npz["record"]))
             pixels, batches = npz["pixels"], npz["batches"].tolist()
         drawn_with = (record["n_samples"], record["batch_size"], record["seed"])
@@ -74,11 +74,11 @@ def gather(paths: list[Path], c) -> tuple[np.ndarray, list[dict]]:
         for b in batches:
             if b in by_batch:
                 raise common.StageError(f"{path}: batch {b} is also in another shard")
-            rows = min(c.batch_size, c.n_samples - b * c.batch_size)
+            rows = c.batch_rows(b)
             by_batch[b] = pixels[start:start + rows]
             start += rows
         shards.append(record)
-    missing = sorted(set(range(len(range(0, c.n_samples, c.batch_size)))) - set(by_batch))
+    missing = sorted(set(range(c.n_batches())) - set(by_batch))
     if missing:
         raise common.StageError(f"samples: batches {missing[:5]}{'…' if len(missing) > 5 else ''} are in no shard "
                                 f"({len(paths)} shard files given)")

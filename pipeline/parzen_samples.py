@@ -24,9 +24,8 @@ from tqdm import tqdm
 
 from dpm import device as devices, sampling
 from dpm.atomic import atomic_path, atomic_write_text
-from dpm.data import images
-from dpm.data.scaling import Scaling
-from pipeline import common, image_stage
+from dpm.model import load_trained
+from pipeline import common
 
 DATASET = "mnist"
 
@@ -40,26 +39,26 @@ def main(argv: list[str] | None) -> None:
     args = parser.parse_args(argv)
     if not 0 <= args.shard < args.n_shards:
         raise common.StageError(f"shard {args.shard} of {args.n_shards}: expected 0 <= shard < n_shards")
-    config, split, model, device = image_stage.load(DATASET, args.data_dir, args.model_file)
-    c = config.mnist.parzen
-    batches = list(range(args.shard, sampling.n_batches(c.n_samples, c.batch_size), args.n_shards))
-    key = common.fingerprint(c, config.mnist.diffusion, config.mnist.net, device.type,
+    trained = load_trained(DATASET, args.data_dir, args.model_file, common.load_config())
+    c, device, codec = trained.section.parzen, trained.device, trained.objective.codec
+    batches = list(range(args.shard, c.n_batches(), args.n_shards))
+    key = common.fingerprint(c, trained.section.diffusion, trained.section.net, device.type,
                              common.file_digest(args.model_file))
     done = _resume_dir(args.resume_dir, key)
-    scaling, n_dims = Scaling(**split.meta["scaling"]), split.meta["n_dims"]
+    n_dims = trained.info.n_dims
     start, drawn = time.perf_counter(), 0
     for b in tqdm(batches, desc=f"samples {args.shard + 1}/{args.n_shards}", unit="batch"):
         path = done / f"batch_{b:06d}.npy"
         if path.exists():
             continue
-        x = sampling.sample_batch(model, b, c.n_samples, c.batch_size, n_dims, c.seed, device)
+        x = sampling.sample_batch(trained.model, b, c.n_samples, c.batch_size, n_dims, c.seed, device)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.save(f, images.to_pixels(x, scaling).astype(np.float32))
+            np.save(f, codec.decode(x).reshape(len(x), n_dims).astype(np.float32))
         drawn += 1
-    pixels = [np.load(done / f"batch_{b:06d}.npy") for b in batches]
-    record = {"dataset": DATASET, "profile": config.profile, "shard": args.shard, "n_shards": args.n_shards,
+    pixels = [np.load(done / f"batch_{b:06d}.npy", allow_pickle=False) for b in batches]
+    record = {"dataset": DATASET, "profile": trained.config.profile, "shard": args.shard, "n_shards": args.n_shards,
               "batches": batches, "n_samples": c.n_samples, "batch_size": c.batch_size, "seed": c.seed,
-              "T": model.process().n_steps, "batches_drawn_this_run": drawn,
+              "T": trained.section.diffusion.n_steps, "batches_drawn_this_run": drawn,
               "seconds_this_run": round(time.perf_counter() - start, 3),
               "device": devices.describe(device), "git_commit": common.git_commit()}
     write_shard(args.out_npz, np.concatenate(pixels) if pixels else np.zeros((0, n_dims), np.float32), batches,

@@ -1,4 +1,5 @@
-"""Stages ``figure3_denoise``, ``figure5``, ``figure_mnist_inpaint``: posterior samples p̃(x_0) ∝ p(x_0) r(x_0).
+"""Stages ``figure3_denoise``, ``figure5``, ``figure_mnist_inpaint``, ``figure5_full``: posterior
+samples p̃(x_0) ∝ p(x_0) r(x_0) (§2.5).
 
 Usage: python -m pipeline.posterior_figures FIGURE DATA_DIR MODEL_FILE OUT_PNG [--raw RAW_DIR]
 
@@ -18,114 +19,104 @@ of an unconditioned model sample of the same size (model units).
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from dpm import figures, sampling
-from dpm.data import images, textures
-from dpm.data.scaling import Scaling
+from dpm import figures, registry, sampling
 from dpm.posterior import Denoise, Inpaint, posterior_sample
 from pipeline import common, image_stage
 
-FIGURES = {"figure3_denoise": "cifar10", "figure5": "bark", "figure_mnist_inpaint": "mnist", "figure5_full": "bark"}
 SIGMA_D = 1.0  # SNR 1 on unit-variance data (SPEC §3)
+MAX_PHOTOGRAPHS = 4  # figure5_full: rows, spread over the photographs (the bark set has 160)
 
 
 def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("figure", choices=sorted(FIGURES))
+    kinds = ("denoise", "inpaint", "inpaint_full")
+    parser.add_argument("figure", choices=[f for f in registry.FIGURES if registry.figure(f)[1].kind in kinds])
     for name in ("data_dir", "model_file", "out_png"):
         parser.add_argument(name, type=Path)
     parser.add_argument("--raw", type=Path, help="figure5_full: the folder of the fetched photographs")
     args = parser.parse_args(argv)
-    dataset = FIGURES[args.figure]
-    config, split, model, device = image_stage.load(dataset, args.data_dir, args.model_file)
-    if args.figure == "figure5_full":
+    trained, entry = image_stage.load(args.figure, args.data_dir, args.model_file)
+    torch.set_grad_enabled(False)
+    if entry.kind == "inpaint_full":
         if args.raw is None:
-            raise common.StageError("figure5_full: needs --raw, the folder of the fetched photographs")
-        return full_size_inpainting(config, split, model, device, args.raw, args.out_png)
-    c = getattr(config, dataset).eval
-    generator = image_stage.generator(c, device)
-    scaling = Scaling(**split.meta["scaling"])
-    clean = images.dequantise(torch.from_numpy(image_stage.spread(split.holdout, c.n_samples)).to(device),
-                              scaling, split.meta["dequantisation"], generator)
-    draw = denoise if args.figure == "figure3_denoise" else inpaint
-    panels, note = draw(model, clean, split.meta, generator, device)
-    n_cols = math.ceil(math.sqrt(c.n_samples))
-    shape = split.meta["image_shape"]
-    tiles = [(name, figures.image_grid(images.to_pixels(x, scaling).reshape(-1, *shape), n_cols))
-             for name, x in panels]
-    title = f"{split.meta['label']}, {config.profile} profile: {note}"
-    image_stage.save(figures.image_panels_figure(tiles, title), args.out_png)
+            raise common.StageError(f"{args.figure}: needs --raw, the folder of the fetched photographs")
+        fig = full_size_inpainting(trained, args.raw)
+    else:
+        generator = image_stage.generator(trained)
+        levels = image_stage.spread(trained.split.holdout, trained.section.eval.n_samples)
+        clean = trained.objective.prepare(torch.from_numpy(levels).to(trained.device), generator)
+        draw = denoise if entry.kind == "denoise" else inpaint
+        panels, note = draw(trained, clean, entry.region, generator)
+        tiles = [(name, image_stage.grid(trained.objective.codec.decode(x))) for name, x in panels]
+        fig = figures.image_panels_figure(tiles, image_stage.title(trained, note), letters=tuple(entry.letters) or None)
+    image_stage.save(fig, args.out_png)
 
-def denoise(model, clean, meta, generator, device):
+
+def denoise(trained, clean, region, generator):
     """Noisy observations y = x + N(0, σ_d²) and samples of p̃(x_0) ∝ p(x_0) N(y; x_0, σ_d²)."""
-    noisy = clean + SIGMA_D * torch.randn(clean.shape, generator=generator, device=device)
-    denoised = posterior_sample(model, Denoise(noisy, SIGMA_D), tuple(clean.shape), generator, device)
+    noisy = clean + SIGMA_D * torch.randn(clean.shape, generator=generator, device=trained.device)
+    denoised = posterior_sample(trained.model, Denoise(noisy, SIGMA_D), tuple(clean.shape), generator, trained.device)
     mse = lambda x: ((x - clean) ** 2).mean().item()  # noqa: E731
     note = f"MSE noisy {mse(noisy):.3f}, denoised {mse(denoised):.3f}"
     return [("holdout", clean), (f"noisy, SNR 1 (σ = {SIGMA_D:g})", noisy), ("denoised", denoised)], note
 
 
-def inpaint(model, clean, meta, generator, device):
-    """The masked region replaced by noise, then filled with samples of p̃ ∝ p·r, r a delta on the rest."""
-    n_colours, height, width = meta["image_shape"]
+def known_mask(image_shape: tuple[int, int, int], region: str, device) -> torch.Tensor:
+    """(C·H·W,) True where pixels are kept: all but the right half, or all but the central
+    square of half the side."""
+    n_colours, height, width = image_shape
     known = torch.ones(n_colours, height, width, dtype=torch.bool, device=device)
-    if meta["label"] == "MNIST":
-        known[:, :, width // 2:] = False  # keep the left half of each digit
-        note = "right half inpainted"
+    if region == "right_half":
+        known[:, :, width // 2:] = False
     else:
-        known[:, height // 4:height - height // 4, width // 4:width - width // 4] = False  # central square
-        note = "central square inpainted"
-    mask = known.reshape(-1)
-    noise = torch.randn(clean.shape, generator=generator, device=device)
-    shown = torch.where(mask, clean, noise)
-    filled = posterior_sample(model, Inpaint(mask, clean), tuple(clean.shape), generator, device)
+        known[:, height // 4:height - height // 4, width // 4:width - width // 4] = False
+    return known.reshape(-1)
+
+
+def inpaint(trained, clean, region, generator):
+    """The masked region replaced by noise, then filled with samples of p̃ ∝ p·r, r a delta on the rest."""
+    mask = known_mask(trained.info.image_shape, region, trained.device)
+    shown = torch.where(mask, clean, torch.randn(clean.shape, generator=generator, device=trained.device))
+    filled = posterior_sample(trained.model, Inpaint(mask, clean), tuple(clean.shape), generator, trained.device)
+    note = "right half inpainted" if region == "right_half" else "central square inpainted"
     return [("holdout", clean), ("region replaced by noise", shown), ("inpainted", filled)], note
 
 
-def full_size_inpainting(config, split, model, device, raw_dir: Path, out_png: Path) -> None:
+def full_size_inpainting(trained, raw_dir: Path):
     """Figure 5 at the photographs' holdout size: see the module's docstring."""
-    c, scaling = config.bark, Scaling(**split.meta["scaling"])
-    photos = textures.load_grey(sorted(p for p in raw_dir.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")))
-    if not photos:
-        raise common.StageError(f"{raw_dir}: no photographs (.png, .jpg) to inpaint")
-    side = min(_holdout_side(photo, c.data.holdout_fraction, 2 ** (c.net.n_scales - 1)) for photo in photos)
-    squares = [_bottom_square(photo, side) for photo in photos]
-    model.net.image_shape = (1, side, side)  # fully convolutional: the same net at the larger size
-    generator = image_stage.generator(c.eval, device)
+    from dpm.data import textures  # only this figure reads the photographs themselves
+    c, device = trained.section, trained.device
+    paths, photos = textures.photograph_paths(c.data, raw_dir), textures.photographs(c.data, raw_dir)
+    chosen = image_stage.spread(np.arange(len(paths)), min(len(paths), MAX_PHOTOGRAPHS))
+    paths = [paths[i] for i in chosen]
+    strips = [textures.holdout_strip(c.data, photos[i]) for i in chosen]
+    multiple = c.net.coarsest_scale()
+    side = min(min(strip.shape) for strip in strips) // multiple * multiple
+    squares = [strip[len(strip) - side:, (strip.shape[1] - side) // 2:][:, :side] for strip in strips]
+    trained.model.net.image_shape = (1, side, side)  # fully convolutional: the same net at the larger size
+    generator = image_stage.generator(trained)
     levels = torch.from_numpy(np.stack(squares).reshape(len(squares), -1)).to(device)
-    clean = images.dequantise(levels, scaling, split.meta["dequantisation"], generator)
-    known = torch.ones(side, side, dtype=torch.bool, device=device)
-    known[side // 4:side - side // 4, side // 4:side - side // 4] = False
-    mask = known.reshape(-1)
+    clean = trained.objective.prepare(levels, generator)
+    mask = known_mask((1, side, side), "centre", device)
     shown = torch.where(mask, clean, torch.randn(clean.shape, generator=generator, device=device))
-    filled = posterior_sample(model, Inpaint(mask, clean), tuple(clean.shape), generator, device)
-    free = sampling.sample(model, tuple(clean.shape), generator, device)
+    filled = posterior_sample(trained.model, Inpaint(mask, clean), tuple(clean.shape), generator, device)
+    free = sampling.sample(trained.model, tuple(clean.shape), generator, device)
     mse = lambda x: ((x - clean)[:, ~mask] ** 2).mean().item()  # noqa: E731
-    panels = [("holdout", clean), ("central square replaced by noise", shown), ("inpainted", filled),
-              ("unconditioned sample", free)]
-    tiles = [(name, figures.image_grid(images.to_pixels(x, scaling).reshape(-1, 1, side, side), len(squares)))
-             for name, x in panels]
-    title = (f"{split.meta['label']}, {config.profile} profile: {side}×{side} holdout squares, central "
-             f"{side // 2}×{side // 2} inpainted; MSE in the square: inpainted {mse(filled):.3f}, "
-             f"unconditioned sample {mse(free):.3f}")
-    image_stage.save(figures.image_panels_figure(tiles, title), out_png)
-
-
-def _holdout_side(photo: np.ndarray, holdout_fraction: float, multiple: int) -> int:
-    """The side of the largest square in the photograph's holdout strip, a multiple of ``multiple``."""
-    rows = photo.shape[0] - int(round(photo.shape[0] * (1 - holdout_fraction)))
-    return min(rows, photo.shape[1]) // multiple * multiple
-
-
-def _bottom_square(photo: np.ndarray, side: int) -> np.ndarray:
-    """The side × side square at the bottom of the photograph, centred left to right."""
-    left = (photo.shape[1] - side) // 2
-    return photo[photo.shape[0] - side:, left:left + side]
+    columns = {"holdout": clean, "central square replaced by noise": shown, "inpainted": filled,
+               "unconditioned sample": free}
+    scaling = trained.objective.codec.scaling
+    pixels = {name: np.clip(scaling.invert(x.cpu().numpy()), 0, 1).reshape(-1, side, side)
+              for name, x in columns.items()}
+    rows = [[pixels[name][i] for name in columns] for i in range(len(squares))]
+    title = image_stage.title(trained, f"{side}×{side} holdout squares, central {side // 2}×{side // 2} inpainted; "
+                                       f"MSE in the square: inpainted {mse(filled):.3f}, unconditioned sample "
+                                       f"{mse(free):.3f}")
+    return figures.inpainting_grid_figure(rows, list(columns), title, row_names=[p.stem for p in paths])
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from dpm import registry
 from dpm.atomic import atomic_path, atomic_write_text
-from dpm.paper import TABLE_1
 from pipeline import common
 
 COLUMNS = ["dataset", "data", "profile", "K", "K_se", "K_minus_L_null", "L_null", "paper_K", "paper_K_minus_L_null",
@@ -26,9 +26,9 @@ def table(metrics: list[dict]) -> pd.DataFrame:
     """One row per dataset, with the paper's K and K − L_null beside ours."""
     rows = []
     for m in metrics:
-        paper_k, paper_gain, _ = TABLE_1[m["dataset"]]
-        rows.append({**m, "data": m.get("label", m["dataset"]), "paper_K": paper_k,
-                     "paper_K_minus_L_null": paper_gain})
+        paper = registry.get(m["dataset"]).paper
+        rows.append({**m, "data": m.get("label", m["dataset"]), "paper_K": paper.k,
+                     "paper_K_minus_L_null": paper.k_minus_l_null})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -43,7 +43,8 @@ def main(argv: list[str] | None) -> None:
     with atomic_path(args.out_csv) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.4g")
     links = [f"![{path.stem}]({path.relative_to(args.out_md.parent).as_posix()})" for path in args.figures]
-    report = "\n\n".join(["# Table 1", frame.to_markdown(index=False, floatfmt=".4g"), *links])
+    # an empty cell where there is no value (the paper's MNIST row; K's true value for images)
+    report = "\n\n".join(["# Table 1", frame.astype(object).where(frame.notna(), None).to_markdown(index=False, floatfmt=".4g", missingval=""), *links])
     atomic_write_text(args.out_md, report + "\n")
 
 

@@ -6,45 +6,47 @@ Usage: python -m pipeline.train DATASET DATA_DIR CHECKPOINT_DIR RUNS_DIR MODEL_F
 from __future__ import annotations
 
 import argparse
+import functools
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
-from dpm import config as cfg, datasets, device as devices, figures, model as models, sampling, train
+from dpm import device as devices, model as models, registry, sampling, train
 from dpm.atomic import atomic_path, atomic_torch_save
-from dpm.bound import inverse_t_proposal
-from dpm.data import images
-from dpm.data.scaling import Scaling
+from dpm.data import split as splits
+from dpm.data.images import ImageCodec
+from dpm.data.split import DataInfo
+from dpm.objective import Objective
 from pipeline import common
 
 
 def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("dataset", choices=cfg.DATASETS)
+    parser.add_argument("dataset", choices=registry.NAMES)
     for name in ("data_dir", "checkpoint_dir", "runs_dir", "model_file", "curve_csv"):
         parser.add_argument(name, type=Path)
     args = parser.parse_args(argv)
     config = common.load_config()
     device = devices.resolve(config.device)
-    section = getattr(config, args.dataset)
-    split = datasets.load(args.data_dir)
+    section = config.section(args.dataset)
+    split = splits.load(args.data_dir)
     x_train = torch.from_numpy(split.train)
-    model = models.build(args.dataset, config, split.meta, x_train, section.train.seed).to(device)
+    model = models.build(args.dataset, section, split.info, x_train, section.train.seed).to(device)
+    model.amp = getattr(section.train, "amp", False)
+    objective = Objective.of(section, split.info, device)
     run = train.Run(
-        checkpoint=args.checkpoint_dir / "checkpoint.pt",
-        fingerprint=common.fingerprint(args.dataset, section.data, section.diffusion, section.net,
-                                       section.train, common.file_digest(args.data_dir / "data.npz"),
-                                       common.source_digest()),
-        log_figures=_sample_plotter(args.dataset, section.train.n_log_samples, split.meta, device))
-    run.writer = _writer(args.runs_dir, train.resume_iteration(run.checkpoint, run.fingerprint))
-    x_train = x_train.to(device)
-    x_holdout = torch.from_numpy(split.holdout[:section.train.n_log_examples]).to(device)
-    if args.dataset in cfg.IMAGE_DATASETS:
-        x_holdout = _image_options(run, model, section, split.meta, x_holdout)
-    history = train.fit(model, x_train, x_holdout, section.train, run)
-    run.writer.close()
+        checkpoint_dir=args.checkpoint_dir,
+        fingerprint=common.fingerprint(args.dataset, section.data, section.diffusion, section.net, section.train,
+                                       common.file_digest(args.data_dir / "data.npz"),
+                                       train.source_digest(train.training_modules())),
+        open_writer=functools.partial(_writer, args.runs_dir),
+        log_samples=_sample_logger(split.info, section.train.n_log_samples, device))
+    curve_noise = torch.Generator(device=device).manual_seed(section.eval.seed)
+    x_curve = objective.prepare(torch.from_numpy(split.holdout[:section.train.n_log_examples]).to(device), curve_noise)
+    history = train.fit(model, objective, x_train.to(device), x_curve, section.train, run)
     atomic_torch_save({"model": model.state_dict(), "dataset": args.dataset, "profile": config.profile,
                        "fingerprint": run.fingerprint, "device": devices.describe(device),
                        "history": history}, args.model_file)
@@ -52,46 +54,36 @@ def main(argv: list[str] | None) -> None:
         pd.DataFrame(history).to_csv(tmp, index=False)
 
 
-def _writer(runs_dir: Path, resume_from: int | None):
+def _writer(runs_dir: Path, resumed_from: int | None):
     """A TensorBoard writer; a fresh run clears old event files, a resumed one drops events
     logged after its checkpoint."""
     from torch.utils.tensorboard import SummaryWriter
-    if resume_from is None and runs_dir.exists():
+    if resumed_from is None and runs_dir.exists():
         shutil.rmtree(runs_dir)
-    return SummaryWriter(str(runs_dir), purge_step=None if resume_from is None else resume_from + 1)
+    return SummaryWriter(str(runs_dir), purge_step=None if resumed_from is None else resumed_from + 1)
 
 
-def _image_options(run: train.Run, model: models.DiffusionModel, section, meta: dict,
-                   x_holdout: torch.Tensor) -> torch.Tensor:
-    """Image training: fresh dequantisation noise per batch, one random t per example (drawn as
-    params.yaml says; the learning curve's always by importance), bits per pixel, autocast on a
-    GPU if asked. Returns the learning curve's
-    holdout images in model units (dequantised once, with a fixed seed)."""
-    scaling, mode = Scaling(**meta["scaling"]), meta["dequantisation"]
-    run.prepare = lambda batch, generator: images.dequantise(batch, scaling, mode, generator)
-    run.n_t, run.n_units = 1, meta["n_pixels"]
-    run.curve_proposal = inverse_t_proposal(section.diffusion.n_steps, device=x_holdout.device)
-    if section.train.t_sampling == "importance":
-        run.proposal = run.curve_proposal
-    model.amp = section.train.amp
-    generator = torch.Generator(device=x_holdout.device).manual_seed(section.eval.seed)
-    return images.dequantise(x_holdout, scaling, mode, generator)
-
-
-PLOTS = {"swiss_roll": figures.scatter_figure, "heartbeat": figures.binary_image_figure}
-
-
-def _sample_plotter(dataset: str, n_samples: int, meta: dict, device: torch.device):
-    """Logs model samples to TensorBoard at each checkpoint: a plot, or an image grid."""
+def _sample_logger(info: DataInfo, n_samples: int, device: torch.device):
+    """Logs model samples to TensorBoard at each checkpoint as an image: image grids; binary
+    sequences one per row; 2-D points as their density on [−2.5, 2.5]²."""
+    @torch.no_grad()
     def log_samples(model, writer, iteration: int) -> None:
         generator = torch.Generator(device=device).manual_seed(iteration)
-        x = sampling.sample(model, (n_samples, meta["n_dims"]), generator, device).cpu()
-        if dataset in cfg.IMAGE_DATASETS:
-            pixels = images.to_pixels(x, Scaling(**meta["scaling"])).reshape(n_samples, *meta["image_shape"])
-            writer.add_images("samples", pixels, iteration)
+        x = sampling.sample(model, (n_samples, info.n_dims), generator, device).cpu()
+        if info.is_image:
+            writer.add_images("samples", ImageCodec.of(info).decode(x), iteration)
+        elif info.p_pi is not None:
+            writer.add_image("samples", x.numpy()[None], iteration)  # (1, sample, bin)
         else:
-            writer.add_figure("samples", PLOTS[dataset](x.numpy(), f"samples, iteration {iteration}"), iteration)
+            writer.add_image("samples", _density(x.numpy()), iteration)
     return log_samples
+
+
+def _density(points: np.ndarray, n_bins: int = 128, extent: float = 2.5) -> np.ndarray:
+    """(1, n_bins, n_bins) histogram of 2-D points, y up, scaled to [0, 1]."""
+    edges = np.linspace(-extent, extent, n_bins + 1)
+    counts, _, _ = np.histogram2d(points[:, 1], points[:, 0], bins=(edges, edges))
+    return (counts[::-1] / max(counts.max(), 1))[None]
 
 
 if __name__ == "__main__":

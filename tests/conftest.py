@@ -5,8 +5,7 @@ machines)."""
 import os
 from pathlib import Path
 
-MIRROR_CANDIDATES = [Path(__file__).resolve().parents[2] / "shared" / "data-mirror",
-                     Path("/work/shared/data-mirror")]
+MIRROR_CANDIDATES = [Path(__file__).resolve().parents[2] / "shared" / "data-mirror"]
 
 if not os.environ.get("DPM_DATA_MIRROR"):
     found = next((p for p in MIRROR_CANDIDATES if p.is_dir()), None)

@@ -1,5 +1,12 @@
-"""params.yaml validation: each kind of bad file is an error naming the key, and no stage writes anything."""
+"""params.yaml validation: each kind of bad file is an error naming the key (with its line where
+the file itself is malformed), and no stage writes anything.
 
+Every test fixes its profile (``PROFILE``): none depends on the one the working tree's params.yaml
+selects.
+"""
+
+import math
+import re
 import shutil
 import subprocess
 import sys
@@ -9,26 +16,24 @@ import pytest
 import yaml
 
 from dpm import config as cfg
+from pipeline import check_params
 
 ROOT = Path(__file__).resolve().parents[1]
+PARAMS = ROOT / "params.yaml"
+PROFILE = "smoke"
 
 
 def params() -> dict:
-    return yaml.safe_load((ROOT / "params.yaml").read_text())
+    """params.yaml as plain data, its profile set to ``PROFILE``."""
+    data = yaml.safe_load(PARAMS.read_text())
+    data["profile"] = PROFILE
+    return data
 
 
 def write(tmp_path: Path, data: dict) -> Path:
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
-
-
-def test_the_shipped_params_load_in_every_profile():
-    for profile in cfg.PROFILES:
-        c = cfg.load(ROOT / "params.yaml", {"profile": profile})
-        assert c.profile == profile
-        assert c.swiss_roll.diffusion.n_steps == 40
-    assert cfg.load(ROOT / "params.yaml", {"profile": "paper"}).heartbeat.diffusion.n_steps == 2000
 
 
 def edit(data: dict, dotted: str, value) -> dict:
@@ -43,20 +48,44 @@ def edit(data: dict, dotted: str, value) -> dict:
     return data
 
 
+def load_edited(tmp_path: Path, *changes: tuple[str, object]) -> cfg.Config:
+    """``cfg.load`` of params.yaml with the (dotted key, value) ``changes``."""
+    data = params()
+    for key, value in changes:
+        edit(data, key, value)
+    return cfg.load(write(tmp_path, data))
+
+
+def raises_naming(message: str):
+    """pytest.raises(ConfigError) whose message starts with ``message`` (matched literally)."""
+    return pytest.raises(cfg.ConfigError, match="^" + re.escape(message))
+
+
 DELETE = object()
+
+
+def test_the_shipped_params_load_in_every_profile():
+    for profile in cfg.PROFILES:
+        c = cfg.load(PARAMS, {"profile": profile})
+        assert c.profile == profile
+        assert c.swiss_roll.diffusion.n_steps == 40
+        assert c.section("swiss_roll") is c.swiss_roll
+    assert cfg.load(PARAMS, {"profile": "paper"}).heartbeat.diffusion.n_steps == 2000
+
 
 BAD = [
     ("swiss_roll.train.learning_rat", 0.1, "swiss_roll.train.learning_rat: unknown key"),
     ("swiss_roll.train.learning_rate", "fast", "swiss_roll.train.learning_rate: expected a number"),
     ("swiss_roll.train.batch_size", 12.5, "swiss_roll.train.batch_size: expected an integer"),
     ("swiss_roll.train.batch_size", True, "swiss_roll.train.batch_size: expected an integer"),
-    ("swiss_roll.diffusion.beta_1", 1.5, "swiss_roll.diffusion.beta_1: expected a value <= 1.0"),
+    ("swiss_roll.diffusion.beta_1", 1.5, "swiss_roll.diffusion.beta_1: expected a value < 1.0"),
     ("swiss_roll.data.noise", 0, "swiss_roll.data.noise: expected a value > 0.0"),
     ("heartbeat.diffusion.schedule", "cosine", "heartbeat.diffusion.schedule: expected one of"),
     ("heartbeat.train.n_iterations", {"smoke": 1, "quick": 2}, "heartbeat.train.n_iterations: a per-profile value"),
     ("heartbeat.net.n_layers", DELETE, "heartbeat.net.n_layers: missing"),
     ("profile", "huge", "profile: expected one of"),
-    ("mnist.parzen.validation_start", 59500, "mnist.parzen: validation images 59500..60499 are past mnist.data.n_train"),
+    # smoke: mnist.data.n_train = 500, mnist.parzen.n_validation = 100
+    ("mnist.parzen.validation_start", 59500, "mnist.parzen: validation images 59500..59599 are past mnist.data.n_train"),
     ("mnist.parzen.n_centres", 70000, "mnist.parzen.n_centres: 70000 is more than mnist.data.n_train"),
     ("mnist.parzen.n_samples", 0, "mnist.parzen.n_samples: expected a value >= 1"),
 ]
@@ -64,9 +93,114 @@ BAD = [
 
 @pytest.mark.parametrize("key, value, message", BAD, ids=[b[0] + ":" + str(b[1])[:12] for b in BAD])
 def test_each_kind_of_bad_value_is_an_error_naming_its_key(tmp_path, key, value, message):
-    path = write(tmp_path, edit(params(), key, value))
-    with pytest.raises(cfg.ConfigError, match=message.replace("(", r"\(")):
+    with raises_naming(message):
+        load_edited(tmp_path, (key, value))
+
+
+@pytest.mark.parametrize("key, value", [
+    ("swiss_roll.train.learning_rate", math.nan),
+    ("swiss_roll.train.learning_rate", math.inf),
+    ("heartbeat.diffusion.beta_1", math.inf),
+    ("mnist.net.readout_init", -math.inf),
+    # a per-profile value: the selected profile's entry is the one checked
+    ("dead_leaves.data.r_max", {"smoke": math.nan, "quick": 32.0, "paper": 64.0}),
+], ids=["nan", "inf", "beta_inf", "minus_inf", "per_profile_nan"])
+def test_a_number_that_is_not_finite_is_an_error_naming_its_key(tmp_path, key, value):
+    # YAML's .nan, .inf and -.inf compare false with every bound: a range check alone lets NaN through
+    with raises_naming(f"{key}: expected a finite number, got"):
+        load_edited(tmp_path, (key, value))
+
+
+@pytest.mark.parametrize("key, value", [
+    ("swiss_roll.data.seed", 2 ** 70),
+    ("heartbeat.train.n_iterations", 2 ** 31),
+    ("mnist.eval.seed", -2 ** 40),
+])
+def test_an_integer_too_large_for_torch_and_numpy_is_an_error_naming_its_key(tmp_path, key, value):
+    with raises_naming(f"{key}: {value} is too large (at most {2 ** 31 - 1})"):
+        load_edited(tmp_path, (key, value))
+    assert load_edited(tmp_path, ("swiss_roll.data.seed", 2 ** 31 - 1)).swiss_roll.data.seed == 2 ** 31 - 1
+
+
+@pytest.mark.parametrize("key", ["swiss_roll.diffusion.beta_1", "mnist.diffusion.beta_1"])
+def test_beta_1_of_one_is_an_error(tmp_path, key):
+    # β_1 = 1 destroys the data in one step: √(1 − β_1) = 0; the interval is open at both ends
+    with raises_naming(f"{key}: expected a value < 1.0, got 1.0"):
+        load_edited(tmp_path, (key, 1.0))
+    with raises_naming(f"{key}: expected a value > 0.0, got 0.0"):
+        load_edited(tmp_path, (key, 0.0))
+
+
+def test_a_heartbeat_period_longer_than_the_sequence_is_an_error(tmp_path):
+    with raises_naming("heartbeat.data.period: 100 is more than n_bits (20)"):
+        load_edited(tmp_path, ("heartbeat.data.n_bits", 20), ("heartbeat.data.period", 100))
+    assert load_edited(tmp_path, ("heartbeat.data.n_bits", 20), ("heartbeat.data.period", 20)).heartbeat.data.period == 20
+
+
+@pytest.mark.parametrize("source, holdout_rows", [("stand_in", 128), ("bark", 120)])
+def test_a_bark_patch_larger_than_the_holdout_strip_is_an_error(tmp_path, source, holdout_rows):
+    # a quarter of the 512-row stand-ins is 128 rows, of the 480-row UIUC photographs 120
+    change = [("bark.data.source", source), ("bark.data.holdout_fraction", 0.25)]
+    too_large = holdout_rows + 2  # even, so that the network's coarsest scale is not what fails
+    with raises_naming(f"bark.data.patch_size: {too_large} does not fit the {source} photographs"):
+        load_edited(tmp_path, *change, ("bark.data.patch_size", too_large))
+    assert load_edited(tmp_path, *change, ("bark.data.patch_size", holdout_rows)).bark.data.patch_size == holdout_rows
+
+
+def test_a_cifar10_subset_larger_than_the_mirror_s_4000_images_is_an_error_at_load(tmp_path, monkeypatch):
+    # nothing is fetched to find out: the mirror is not even at hand
+    monkeypatch.setenv("DPM_DATA_MIRROR", str(tmp_path / "no-mirror"))
+    sizes = [("cifar10.data.source", "subset"), ("cifar10.data.n_holdout", 1000)]
+    with raises_naming("cifar10.data.n_train: n_train + n_holdout = 4500 exceeds the 4000 images of the subset"):
+        load_edited(tmp_path, *sizes, ("cifar10.data.n_train", 3500))
+    assert load_edited(tmp_path, *sizes, ("cifar10.data.n_train", 3000)).cifar10.data.n_train == 3000
+    full = load_edited(tmp_path, *sizes, ("cifar10.data.source", "full"), ("cifar10.data.n_train", 3500))
+    assert full.cifar10.data.n_train == 3500
+    assert not (tmp_path / "no-mirror").exists()
+
+
+def test_an_image_side_not_divisible_by_the_coarsest_scale_is_an_error_naming_the_net_key(tmp_path):
+    with raises_naming("dead_leaves.net.n_scales: 3 scales need image sides divisible by 4, got 18×18"):
+        load_edited(tmp_path, ("dead_leaves.data.image_size", 18), ("dead_leaves.net.n_scales", 3))
+    assert load_edited(tmp_path, ("dead_leaves.data.image_size", 20),
+                       ("dead_leaves.net.n_scales", 3)).dead_leaves.data.image_size == 20
+    # MNIST's 28×28 and four scales: fine without a convolutional pathway, not with one
+    dense_only = [("mnist.net.n_scales", 4), ("mnist.net.conv_layers", 0), ("mnist.net.dense_out", 2)]
+    assert load_edited(tmp_path, *dense_only).mnist.net.n_scales == 4
+    with raises_naming("mnist.net.n_scales: 4 scales need image sides divisible by 8, got 28×28"):
+        load_edited(tmp_path, *dense_only, ("mnist.net.conv_layers", 1))
+
+
+def params_lines() -> list[str]:
+    return yaml.safe_dump(params(), sort_keys=False).splitlines()
+
+
+def test_a_key_written_twice_is_an_error_with_its_line(tmp_path):
+    lines = params_lines()
+    noise = lines.index("    noise: 0.0226")  # swiss_roll.data.noise
+    lines.insert(noise + 1, "    noise: 0.5")
+    path = tmp_path / "params.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(cfg.ConfigError, match=re.escape(
+            f"line {noise + 2}: key 'noise' appears twice in one mapping (first on line {noise + 1})")):
         cfg.load(path)
+    # at the top level, too
+    path.write_text("\n".join(params_lines()) + "\nprofile: paper\n")
+    with pytest.raises(cfg.ConfigError, match=re.escape("key 'profile' appears twice in one mapping (first on line 1)")):
+        cfg.load(path)
+
+
+def test_a_yaml_syntax_error_is_one_line_with_its_line_number(tmp_path):
+    lines = params_lines()
+    noise = lines.index("    noise: 0.0226")
+    lines[noise] = "    noise: 0.0226: 1"
+    path = tmp_path / "params.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(cfg.ConfigError) as error:
+        cfg.load(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: not valid YAML: line {noise + 1}, column ")
+    assert "\n" not in message
 
 
 def test_a_file_that_is_not_yaml_is_an_error(tmp_path):
@@ -76,18 +210,65 @@ def test_a_file_that_is_not_yaml_is_an_error(tmp_path):
         cfg.load(path)
 
 
+@pytest.mark.parametrize("mapping, extra, message", [
+    ("", {"imagenet": {"data": {}}}, "imagenet: unknown key"),
+    ("swiss_roll.net", {"n_hiden": 16}, "swiss_roll.net.n_hiden: unknown key"),
+    ("mnist.parzen", {"n_sample": 16}, "mnist.parzen.n_sample: unknown key"),
+    ("bark.train", {"extra": {"deeper": 1}}, "bark.train.extra: unknown key"),
+    # keys YAML reads as a number or null sort beside strings: the error still names the first
+    ("cifar10.train", {1: 2, None: 3, "zz": 4}, "cifar10.train.1: unknown key"),
+    ("dead_leaves.data.n_train", {None: 4}, "dead_leaves.data.n_train: a per-profile value needs exactly the keys"),
+], ids=["top", "net", "parzen", "nested", "non_string", "profile_mapping"])
+def test_an_unknown_key_anywhere_is_an_error_naming_it(tmp_path, mapping, extra, message):
+    data = params()
+    node = data
+    for part in mapping.split(".") if mapping else []:
+        node = node[part]
+    node.update(extra)
+    with raises_naming(message):
+        cfg.load(write(tmp_path, data))
+
+
 def test_an_unknown_override_is_an_error():
-    with pytest.raises(cfg.ConfigError, match="swiss_roll.train.lr: unknown key"):
-        cfg.load(ROOT / "params.yaml", {"swiss_roll.train.lr": 0.1})
+    with raises_naming("swiss_roll.train.lr: unknown key"):
+        cfg.load(PARAMS, {"profile": PROFILE, "swiss_roll.train.lr": 0.1})
+
+
+def stage_tree(tmp_path: Path, data: dict) -> Path:
+    """A copy of the library and the stages in ``tmp_path``, with ``data`` as its params.yaml."""
+    shutil.copytree(ROOT / "dpm", tmp_path / "dpm")
+    shutil.copytree(ROOT / "pipeline", tmp_path / "pipeline")
+    write(tmp_path, data)
+    return tmp_path
+
+
+def run_stage(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True)
 
 
 def test_a_stage_with_bad_params_exits_non_zero_and_writes_nothing(tmp_path):
-    shutil.copytree(ROOT / "dpm", tmp_path / "dpm")
-    shutil.copytree(ROOT / "pipeline", tmp_path / "pipeline")
-    write(tmp_path, edit(params(), "swiss_roll.data.n_train", -5))
-    result = subprocess.run([sys.executable, "-m", "pipeline.data", "swiss_roll", "data/swiss_roll"],
-                            cwd=tmp_path, capture_output=True, text=True)
+    stage_tree(tmp_path, edit(params(), "swiss_roll.data.n_train", -5))
+    result = run_stage(tmp_path, "pipeline.data", "swiss_roll", "data/swiss_roll")
     assert result.returncode == 1
     assert "error: swiss_roll.data.n_train: expected a value >= 2, got -5" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_check_params_rejects_a_nan_learning_rate_in_one_line_and_writes_nothing(tmp_path):
+    stage_tree(tmp_path, edit(params(), "swiss_roll.train.learning_rate", math.nan))
+    result = run_stage(tmp_path, "pipeline.check_params", "data/params.ok")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["error: swiss_roll.train.learning_rate: expected a finite number, got nan"]
+    assert not (tmp_path / "data").exists()
+
+
+def test_check_params_writes_its_file_for_valid_params_and_leaves_it_alone_after(tmp_path):
+    stage_tree(tmp_path, params())
+    out = tmp_path / "data" / "params.ok"
+    result = run_stage(tmp_path, "pipeline.check_params", "data/params.ok")
+    assert result.returncode == 0, result.stderr
+    assert out.read_text() == check_params.VERDICT
+    written = out.stat().st_mtime_ns
+    assert run_stage(tmp_path, "pipeline.check_params", "data/params.ok").returncode == 0
+    assert out.stat().st_mtime_ns == written  # unchanged: the stages below it need not rerun

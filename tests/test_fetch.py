@@ -13,6 +13,7 @@ import os
 import pickle
 import stat
 import tarfile
+import types
 import urllib.error
 import zipfile
 from pathlib import Path
@@ -31,8 +32,10 @@ from dpm.data.fetch import (
     fetch,
     load_pickle_verified,
     mirror_root,
+    read_verified,
     safe_extract,
     sha256_of,
+    tar_member_bytes,
 )
 
 GOOD = b"the published content\n"
@@ -252,7 +255,46 @@ def test_safe_extract_refuses_path_through_a_symlink_out(tmp_path):
     assert _files_in(outside) == []
 
 
-# --- load_pickle_verified ----------------------------------------------------------------------
+# --- tar_member_bytes --------------------------------------------------------------------------
+
+def test_tar_member_bytes_reads_only_the_named_files_in_order(tmp_path):
+    archive = _write_tar(tmp_path / "a.tar.gz", [
+        _file_member("a", b"A"), _file_member("d/b", b"B"),
+        _special_member("link", tarfile.SYMTYPE, "/etc/passwd")])
+    data = archive.read_bytes()
+    assert tar_member_bytes(data, ["d/b", "a"]) == [b"B", b"A"]  # the link, unnamed, is let be
+    with pytest.raises(KeyError):
+        tar_member_bytes(data, ["a", "missing"])
+
+
+@pytest.mark.parametrize("member, reason", [
+    (_file_member("../evil"), r"its path contains '\.\.'"),
+    (_file_member("d/../../evil"), r"its path contains '\.\.'"),
+    (_file_member("/abs/evil"), "absolute path"),
+    (_special_member("evil", tarfile.SYMTYPE, "/etc/passwd"), "it is a symbolic link"),
+    (_special_member("evil", tarfile.LNKTYPE, "fine"), "it is a hard link"),
+    (_special_member("evil", tarfile.CHRTYPE), "it is a character device"),
+    (_special_member("evil", tarfile.DIRTYPE), "it is a folder"),
+])
+def test_tar_member_bytes_refuses_unsafe_named_members(tmp_path, member, reason):
+    archive = _write_tar(tmp_path / "a.tar.gz", [_file_member("fine"), member])
+    with pytest.raises(UnsafeArchiveError, match=reason) as err:
+        tar_member_bytes(archive.read_bytes(), ["fine", member[0].name])
+    assert repr(member[0].name) in str(err.value)
+
+
+# --- read_verified, load_pickle_verified -------------------------------------------------------
+
+def test_read_verified_returns_exactly_the_hashed_bytes(tmp_path):
+    path = tmp_path / "file.bin"
+    path.write_bytes(GOOD)
+    assert read_verified(path, _sha(GOOD)) == GOOD
+    assert read_verified(path, _md5(GOOD), "md5") == GOOD
+    path.write_bytes(BAD)
+    mismatch = f"expected sha256 {_sha(GOOD)}, got sha256 {_sha(BAD)}"
+    with pytest.raises(ChecksumError, match=mismatch):
+        read_verified(path, _sha(GOOD))
+
 
 def _explode() -> None:
     raise RuntimeError("this pickle was loaded")
@@ -359,7 +401,7 @@ def test_load_full_converts_rows_to_nhwc(tmp_path, monkeypatch):
     assert np.array_equal(test_labels, truth["test_batch"][1])
     rows = truth["test_batch"][2]  # pixel (row 0, col 1) and the green plane's first value
     assert test_images[0, 0, 1, 0] == rows[0, 1] and test_images[0, 0, 0, 1] == rows[0, 1024]
-    assert _files_in(tmp_path) == ["c.tar.gz"]  # the extracted batches are gone
+    assert _files_in(tmp_path) == ["c.tar.gz"]  # nothing is extracted to disk
 
 
 def test_load_full_refuses_unverified_archive_before_unpickling(tmp_path):
@@ -369,6 +411,57 @@ def test_load_full_refuses_unverified_archive_before_unpickling(tmp_path):
         tar.addfile(info, io.BytesIO(data))
     with pytest.raises(ChecksumError, match=cifar10.ARCHIVE.sha256):
         cifar10.load_full(archive)
+
+
+class _Toucher:
+    """Unpickling it creates the file ``marker``: proof that the pickle was loaded."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)
+
+
+def _swap_after_hashing(monkeypatch, path: Path, replacement: Path) -> None:
+    """Replaces ``path`` by ``replacement`` on disk the moment the fetch layer finishes a sha256:
+    the window in which a reader that opens the file again would read other bytes."""
+    real_sha256 = hashlib.sha256
+
+    class SwappingSha256:
+        def __init__(self):
+            self.digest = real_sha256()
+
+        def update(self, data):
+            self.digest.update(data)
+
+        def hexdigest(self):
+            if replacement.exists():
+                os.replace(replacement, path)
+            return self.digest.hexdigest()
+
+    monkeypatch.setattr(fetch_module, "hashlib",
+                        types.SimpleNamespace(sha256=SwappingSha256, md5=hashlib.md5))
+
+
+def test_load_full_never_unpickles_an_archive_swapped_after_its_check(tmp_path, monkeypatch):
+    archive, marker = tmp_path / "c.tar.gz", tmp_path / "pickle-was-loaded"
+    truth = _synthetic_cifar(archive, COUNTS)
+    _patch_archive(monkeypatch, archive)
+    crafted = tmp_path / "swap" / "c.tar.gz"  # same members, each a pickle that makes `marker`
+    crafted.parent.mkdir()
+    _write_tar(crafted, [_file_member(f"cifar-10-batches-py/{name}",
+                                      pickle.dumps(_Toucher(marker))) for name in COUNTS])
+    _swap_after_hashing(monkeypatch, archive, crafted)
+    try:
+        _, _, test_images, test_labels = cifar10.load_full(archive)
+    finally:
+        assert not marker.exists(), "a pickle from the swapped-in archive was loaded"
+    assert not crafted.exists()  # the swap happened: the file on disk is now the crafted one
+    assert np.array_equal(test_images, truth["test_batch"][0])  # decoded from the hashed bytes
+    assert np.array_equal(test_labels, truth["test_batch"][1])
+    pickle.loads(pickle.dumps(_Toucher(marker)))
+    assert marker.exists()  # the crafted pickles do run code when loaded: the check mattered
 
 
 def test_fetch_subset_cuts_the_archive_when_the_mirror_lacks_it(tmp_path, monkeypatch):

@@ -1,7 +1,9 @@
 """CIFAR-10: the official python archive, and the offline mirror's exact 4000-image subset.
 
 The full set is the official ``cifar-10-python.tar.gz``; its batches are pickles, so they are
-unpickled only after the whole archive's sha256 matched (the checksum covers every member).
+unpickled only after the whole archive's sha256 matched (the checksum covers every member), and
+only from the very bytes that were hashed: the archive is read into memory once, and the batches
+are taken out of those bytes, never out of the file again.
 The offline mirror holds only images 0–3999 of ``data_batch_1`` as an npz file (`SUBSET`); a run
 on it trains on that subset, and must say so next to its numbers.
 """
@@ -9,21 +11,22 @@ on it trains on that subset, and must say so next to its numbers.
 from __future__ import annotations
 
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from dpm.data.images import image_split
+from dpm.data.split import Split
+from dpm.registry import Cifar10Data
 from dpm.data.fetch import (
     FROM_ENV,
-    ChecksumError,
     Mirror,
     MissingDataError,
     RemoteFile,
     fetch,
+    read_verified,
     resolve_mirror,
-    safe_extract,
-    sha256_of,
+    tar_member_bytes,
     write_verified,
 )
 
@@ -43,7 +46,7 @@ SUBSET = RemoteFile(
     "cifar10/cifar10_data_batch_1_first4000_nhwc.npz",
 )
 
-N_SUBSET = 4000
+N_SUBSET = Cifar10Data.SUBSET_SIZE
 IMAGE_SHAPE = (32, 32, 3)  # height, width, colours
 BATCH_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -62,27 +65,25 @@ def _rows_to_nhwc(rows: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(chw.transpose(0, 2, 3, 1))
 
 
-def _decode_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Unpickles one official batch; only call it on members of a verified archive."""
-    batch = pickle.loads(path.read_bytes(), encoding="bytes")
+def _decode_batch(name: str, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Unpickles one official batch; only call it on bytes out of a verified archive."""
+    batch = pickle.loads(data, encoding="bytes")
     rows = np.asarray(batch[b"data"])
     labels = np.asarray(batch[b"labels"], dtype=np.uint8)
     if rows.dtype != np.uint8 or rows.ndim != 2 or rows.shape[1] != 3 * 32 * 32:
-        raise ValueError(f"{path.name}: expected uint8 rows of 3072 values, "
+        raise ValueError(f"{name}: expected uint8 rows of 3072 values, "
                          f"got {rows.dtype} {rows.shape}")
     if labels.shape != (rows.shape[0],):
-        raise ValueError(f"{path.name}: {rows.shape[0]} images but {labels.shape} labels")
+        raise ValueError(f"{name}: {rows.shape[0]} images but {labels.shape} labels")
     return _rows_to_nhwc(rows), labels
 
 
 def _read_batches(archive_path: Path, names: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Verifies the archive, then extracts and decodes the named batches (in that order)."""
-    actual = sha256_of(archive_path)
-    if actual != ARCHIVE.sha256:
-        raise ChecksumError(archive_path, ARCHIVE.sha256, actual)
-    with tempfile.TemporaryDirectory(dir=archive_path.parent) as tmp:
-        paths = safe_extract(archive_path, tmp, [f"{BATCH_DIR}/{name}" for name in names])
-        return [_decode_batch(path) for path in paths]
+    """Reads the archive once, verifies those bytes, then decodes the named batches out of them
+    (in that order); the file is never reopened, so one swapped after the check is not read."""
+    archive = read_verified(archive_path, ARCHIVE.sha256)
+    members = tar_member_bytes(archive, [f"{BATCH_DIR}/{name}" for name in names])
+    return [_decode_batch(name, data) for name, data in zip(names, members)]
 
 
 def load_full(archive_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -98,6 +99,7 @@ def load_full(archive_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndar
 
     Raises:
         ChecksumError: the archive is not the official one; nothing was unpickled.
+        UnsafeArchiveError: a batch member is not a plain file or has an unsafe path.
     """
     batches = _read_batches(Path(archive_path), [*TRAIN_BATCHES, TEST_BATCH])
     train_images = np.concatenate([images for images, _ in batches[:-1]])
@@ -163,3 +165,23 @@ def load_subset(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{path}: expected {images.shape[0]} uint8 labels, "
                          f"got {labels.dtype} {labels.shape}")
     return images, labels
+
+
+def fetch_raw(c: Cifar10Data, dest_dir: str | Path) -> None:
+    """The fetch stage: the subset or the official archive, as ``c.source`` says, verified."""
+    (fetch_subset if c.source == "subset" else fetch_full)(dest_dir)
+
+
+def make_split(c: Cifar10Data, raw_dir: str | Path) -> Split:
+    """The mirror's subset split in order, or the official train/test split."""
+    raw_dir = Path(raw_dir)
+    if c.source == "subset":
+        x, _ = load_subset(raw_dir / SUBSET.filename)
+        train, holdout = x[:c.n_train], x[c.n_train:c.n_train + c.n_holdout]
+        label = f"CIFAR-10 ({len(x)}-image subset)"
+    else:
+        train, _, holdout, _ = load_full(raw_dir / ARCHIVE.filename)
+        train, holdout = train[:c.n_train], holdout[:c.n_holdout]
+        label = "CIFAR-10"
+    nchw = lambda x: x.transpose(0, 3, 1, 2)  # noqa: E731  (NHWC → colours first)
+    return image_split(nchw(train), nchw(holdout), c.dequantisation, label)

@@ -35,6 +35,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from dpm.data.images import image_split
+from dpm.data.split import Split
+
 _COVERS_PER_ROUND = 3.0  # disks per round: each pixel is covered this many times on average
 _MAX_DRAWS_PER_ROUND = 2**22  # (image, disk) pairs drawn at once: bounds memory for tiny r_min
 _IMAGES_PER_CHUNK = 256  # bounds memory; also fixes the order in which rng is consumed
@@ -277,3 +280,10 @@ def _paint(
     labels[newly] = greys[first[newly]]
     return labels.reshape(-1, size * size)
 
+
+def make_split(c, raw_dir=None) -> Split:
+    """The split of params.yaml's dead_leaves.data section ``c``: train and holdout independent."""
+    rng = np.random.default_rng(c.seed)
+    train = sample(c.n_train, c.image_size, c.r_min, c.r_max, rng)
+    holdout = sample(c.n_holdout, c.image_size, c.r_min, c.r_max, rng)
+    return image_split(train[:, None], holdout[:, None], c.dequantisation, "dead leaves (our generator)")

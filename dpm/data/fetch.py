@@ -8,9 +8,11 @@ temporary name beside the target, and renamed into place only after its checksum
 Nothing unverified or half-written ever sits under a file's real name.
 
 `safe_extract` unpacks tar archives without letting a member escape its destination
-(`check_member_name` is its test of a member's path, for zip archives too), and
-`load_pickle_verified` unpickles a file only after its checksum matched, since unpickling runs
-code chosen by whoever wrote the file.
+(`check_member_name` is its test of a member's path, for zip archives too). `read_verified`
+reads a file once and hands back its bytes only if their checksum matched, so whatever is done
+next acts on exactly the bytes that were hashed: `tar_member_bytes` takes the named members out of
+such an in-memory archive, and `load_pickle_verified` unpickles a file this way, since unpickling
+runs code chosen by whoever wrote the file.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import io
 import os
 import pickle
 import shutil
@@ -128,13 +131,45 @@ def digest_of(path: str | Path, algorithm: str = "sha256") -> str:
     The md5 is only ever compared with a published one, to catch a corrupt or wrong copy
     (hence ``usedforsecurity=False``); it is used where no sha256 is published.
     """
-    if algorithm not in ("sha256", "md5"):
-        raise ValueError(f"unsupported checksum algorithm {algorithm!r}: use 'sha256' or 'md5'")
-    digest = hashlib.sha256() if algorithm == "sha256" else hashlib.md5(usedforsecurity=False)
+    digest = _new_digest(algorithm)
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _new_digest(algorithm: str) -> Any:
+    """An empty hashlib object for ``"sha256"`` or ``"md5"``; ValueError for anything else."""
+    if algorithm not in ("sha256", "md5"):
+        raise ValueError(f"unsupported checksum algorithm {algorithm!r}: use 'sha256' or 'md5'")
+    return hashlib.sha256() if algorithm == "sha256" else hashlib.md5(usedforsecurity=False)
+
+
+def read_verified(path: str | Path, expected: str, algorithm: str = "sha256") -> bytes:
+    """A file's whole content, read once, returned only if its digest is ``expected``.
+
+    Whatever the caller then does with the bytes (unpickling, unpacking) acts on exactly the
+    bytes that were hashed: the file is not opened again, so replacing it on disk after the
+    check changes nothing.
+
+    Args:
+        path: the file; it is held in memory whole.
+        expected: its expected digest, hex.
+        algorithm: ``"sha256"`` (default) or ``"md5"``.
+
+    Returns:
+        The file's bytes.
+
+    Raises:
+        ChecksumError: the content has another digest.
+    """
+    data = Path(path).read_bytes()
+    digest = _new_digest(algorithm)
+    digest.update(data)
+    actual = digest.hexdigest()
+    if actual != expected:
+        raise ChecksumError(path, expected, actual, algorithm)
+    return data
 
 
 def sha256_of(path: str | Path) -> str:
@@ -244,14 +279,28 @@ def _member_kind(member: tarfile.TarInfo) -> str:
     return next((word for test, word in kinds if test()), "special file")
 
 
-def check_member_name(name: str, root: Path) -> None:
-    """Raises `UnsafeArchiveError`, naming the member, if an archive member's path could land
-    outside ``root`` (a resolved folder): an absolute path (POSIX or Windows), a ``..``
-    component (either separator), or a path resolving outside it (through a symlink)."""
+def _check_member_kind(member: tarfile.TarInfo, allow_folders: bool = True) -> None:
+    """Raises `UnsafeArchiveError` unless ``member`` is a plain file (or, if allowed, a folder)."""
+    if member.isfile() or (allow_folders and member.isdir()):
+        return
+    kind = "folder" if member.isdir() else _member_kind(member)
+    raise UnsafeArchiveError(f"refusing archive member {member.name!r}: it is a {kind}")
+
+
+def _check_relative_name(name: str) -> None:
+    """Raises `UnsafeArchiveError`, naming the member, for an absolute path (POSIX or Windows)
+    or a ``..`` component (either separator): the checks that need no destination folder."""
     if PurePosixPath(name).is_absolute() or PureWindowsPath(name).anchor:
         raise UnsafeArchiveError(f"refusing archive member {name!r}: absolute path")
     if ".." in PurePosixPath(name).parts or ".." in PureWindowsPath(name).parts:
         raise UnsafeArchiveError(f"refusing archive member {name!r}: its path contains '..'")
+
+
+def check_member_name(name: str, root: Path) -> None:
+    """Raises `UnsafeArchiveError`, naming the member, if an archive member's path could land
+    outside ``root`` (a resolved folder): an absolute path (POSIX or Windows), a ``..``
+    component (either separator), or a path resolving outside it (through a symlink)."""
+    _check_relative_name(name)
     if not (root / name).resolve().is_relative_to(root):
         raise UnsafeArchiveError(f"refusing archive member {name!r}: it resolves outside {root}")
 
@@ -259,9 +308,7 @@ def check_member_name(name: str, root: Path) -> None:
 def _check_member(member: tarfile.TarInfo, root: Path) -> None:
     """Raises `UnsafeArchiveError` unless ``member`` is a plain file or folder inside ``root``."""
     name = member.name
-    if not (member.isfile() or member.isdir()):
-        kind = _member_kind(member)
-        raise UnsafeArchiveError(f"refusing archive member {name!r}: it is a {kind}")
+    _check_member_kind(member)
     check_member_name(name, root)
     if _DATA_FILTER is not None:
         try:
@@ -316,6 +363,33 @@ def safe_extract(archive: str | Path, dest_dir: str | Path,
     return extracted
 
 
+def tar_member_bytes(data: bytes, names: list[str]) -> list[bytes]:
+    """The contents of the named members of a tar(.gz) archive held in memory.
+
+    Meant for bytes from `read_verified`: the members come out of the very bytes that were
+    hashed, and nothing is written to disk. Every named member is checked before any is read,
+    as `safe_extract` checks them: absolute paths and ``..`` components are refused, and so is
+    anything but a plain file (folders, links, devices, fifos). Members not named are not read.
+
+    Args:
+        data: the archive's bytes (any compression tarfile reads).
+        names: the members wanted, by their full names in the archive.
+
+    Returns:
+        Each named member's bytes, in the order of ``names``.
+
+    Raises:
+        UnsafeArchiveError: a named member is unsafe (named in the message); nothing was read.
+        KeyError: a name in ``names`` is not in the archive.
+    """
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+        chosen = [tar.getmember(name) for name in names]
+        for member in chosen:
+            _check_member_kind(member, allow_folders=False)
+            _check_relative_name(member.name)
+        return [tar.extractfile(member).read() for member in chosen]
+
+
 def load_pickle_verified(path: str | Path, sha256: str) -> Any:
     """Unpickles a file only if its sha256 is ``sha256`` (unpickling can run arbitrary code).
 
@@ -332,8 +406,4 @@ def load_pickle_verified(path: str | Path, sha256: str) -> Any:
     Raises:
         ChecksumError: the file has another sha256; nothing was unpickled.
     """
-    data = Path(path).read_bytes()
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != sha256:
-        raise ChecksumError(path, sha256, actual)
-    return pickle.loads(data, encoding="bytes")
+    return pickle.loads(read_verified(path, sha256), encoding="bytes")

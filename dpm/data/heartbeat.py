@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from dpm.data.split import DataInfo, Split
+
 
 def sample(n: int, n_bits: int, period: int, rng: np.random.Generator) -> np.ndarray:
     """(n, n_bits) float32 array of 0/1 sequences with a random phase each."""
@@ -31,3 +33,14 @@ def mean_activity(n_bits: int, period: int) -> float:
     period 5). SPEC §2 takes π's rate from the data's mean activity."""
     ones_per_phase = [len(range(phase, n_bits, period)) for phase in range(period)]
     return float(np.mean(ones_per_phase)) / n_bits
+
+
+def make_split(c, raw_dir=None) -> Split:
+    """The split of params.yaml's heartbeat.data section ``c``: independent draws; every sequence
+    has probability 1/period."""
+    rng = np.random.default_rng(c.seed)
+    train = sample(c.n_train, c.n_bits, c.period, rng)
+    holdout = sample(c.n_holdout, c.n_bits, c.period, rng)
+    info = DataInfo(label="heartbeat", unit="bits/seq", n_dims=c.n_bits, p_pi=mean_activity(c.n_bits, c.period),
+                    period=c.period)
+    return Split(train, holdout, info, np.full(c.n_holdout, true_log_likelihood_nats(c.period)))

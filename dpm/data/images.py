@@ -9,11 +9,14 @@ density, and K bounds the log-likelihood of the dequantised (continuous) images.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from dpm.data.scaling import Scaling
+from dpm.data.split import DataInfo, Split
 
 N_LEVELS = 256
 
@@ -57,3 +60,43 @@ def to_pixels(z: Tensor | np.ndarray, scaling: Scaling) -> np.ndarray:
     """Model units → pixel values in [0, 1] (clipped), for figures and the Parzen estimate."""
     z = z.detach().cpu().numpy() if isinstance(z, Tensor) else np.asarray(z)
     return np.clip(scaling.invert(z), 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class ImageCodec:
+    """8-bit images ↔ model units: the global scaling and the dequantisation noise (SPEC §2).
+
+    Attributes:
+        scaling: fitted on the training split's pixel values in [0, 1].
+        dequantisation: ``level``, ``authors`` or ``none`` (``noise_width``).
+        image_shape: (colours, height, width).
+    """
+    scaling: Scaling
+    dequantisation: str
+    image_shape: tuple[int, int, int]
+
+    @classmethod
+    def of(cls, info: DataInfo) -> "ImageCodec":
+        return cls(info.scaling, info.dequantisation, info.image_shape)
+
+    @property
+    def noise_width(self) -> float:
+        return noise_width(self.scaling, self.dequantisation)
+
+    def encode(self, levels: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """(N, C·H·W) levels → dequantised model units, fresh noise from ``generator``."""
+        return dequantise(levels, self.scaling, self.dequantisation, generator)
+
+    def decode(self, z: Tensor | np.ndarray) -> np.ndarray:
+        """(N, C·H·W) model units → (N, C, H, W) pixel values in [0, 1]."""
+        return to_pixels(z, self.scaling).reshape(-1, *self.image_shape)
+
+
+def image_split(train: np.ndarray, holdout: np.ndarray, dequantisation: str, label: str) -> Split:
+    """Levels (N, C, H, W) → a Split of flattened levels, with the scaling fitted on train."""
+    n_colours, height, width = train.shape[1:]
+    info = DataInfo(label=label, unit="bits/pixel", n_dims=n_colours * height * width, n_units=height * width,
+                    scaling=fit_scaling(train), image_shape=(n_colours, height, width),
+                    dequantisation=dequantisation)
+    flat = lambda x: np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.uint8)  # noqa: E731
+    return Split(flat(train), flat(holdout), info)

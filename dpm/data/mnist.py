@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from dpm.data.fetch import FROM_ENV, Mirror, RemoteFile, fetch
+from dpm.data.images import image_split
+from dpm.data.split import Split
 
 # torchvision's mirror of the original files. The original location,
 # http://yann.lecun.com/exdb/mnist/, is often unavailable (HTTP 403); torchvision tries it first.
@@ -124,3 +126,14 @@ def load(raw_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     train_images, train_labels = _read_split(raw_dir, "train", N_TRAIN)
     test_images, test_labels = _read_split(raw_dir, "test", N_TEST)
     return train_images, train_labels, test_images, test_labels
+
+
+def fetch_raw(c, dest_dir: str | Path) -> None:
+    """The fetch stage: the four files, from ``$DPM_DATA_MIRROR`` or their address, verified."""
+    fetch_all(dest_dir)
+
+
+def make_split(c, raw_dir: str | Path) -> Split:
+    """The first n_train MNIST training images; the first n_holdout test images."""
+    train, _, test, _ = load(raw_dir)
+    return image_split(train[:c.n_train, None], test[:c.n_holdout, None], c.dequantisation, "MNIST")

@@ -38,6 +38,9 @@ import numpy as np
 from PIL import Image
 
 from dpm.atomic import atomic_path
+from dpm.data.images import image_split
+from dpm.data.split import Split
+from dpm.registry import BarkData
 from dpm.data.fetch import (
     CHUNK_BYTES,
     FROM_ENV,
@@ -232,3 +235,62 @@ def fetch_bark(dest_dir: str | Path, mirror: Mirror = FROM_ENV) -> list[Path]:
     images = extract_bark(archive, dest_dir)
     archive.unlink()
     return images
+
+
+def fetch_raw(c: BarkData, dest_dir: str | Path) -> None:
+    """The fetch stage: the bark zip's JPEGs, or the stand-in photographs, as ``c.source`` says."""
+    (fetch_bark if c.source == "bark" else fetch_stand_in)(dest_dir)
+
+
+def photograph_paths(c: BarkData, raw_dir: str | Path) -> list[Path]:
+    """The photographs of ``c.source`` in ``raw_dir``, by their exact names, sorted: nothing else
+    in the folder (a leftover temporary file, a stray image) is read as data.
+
+    Raises:
+        FileNotFoundError: a photograph is missing (names it; rerun the fetch stage).
+    """
+    raw_dir = Path(raw_dir)
+    if c.source == "stand_in":
+        names = [remote.filename for remote in STAND_IN]
+    else:
+        names = [f"{cls}_{i:02d}.jpg" for cls in BARK_CLASSES for i in range(1, N_PER_CLASS + 1)]
+    missing = [name for name in names if not (raw_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{raw_dir}: missing {', '.join(missing[:3])}{'…' if len(missing) > 3 else ''}; "
+                                "rerun the fetch stage")
+    return sorted(raw_dir / name for name in names)
+
+
+def photographs(c: BarkData, raw_dir: str | Path) -> list[np.ndarray]:
+    """The photographs of ``c.source``, grey (H, W) uint8, each checked against the size the
+    configuration was validated for (``BarkData.PHOTO_SHAPES``)."""
+    photos = []
+    for path, photo in zip(photograph_paths(c, raw_dir), load_grey(photograph_paths(c, raw_dir))):
+        if photo.shape != BarkData.PHOTO_SHAPES[c.source]:
+            raise ValueError(f"{path}: expected a {BarkData.PHOTO_SHAPES[c.source]} photograph, got {photo.shape}")
+        photos.append(photo)
+    return photos
+
+
+def holdout_strip(c: BarkData, photo: np.ndarray) -> np.ndarray:
+    """The bottom rows of a photograph that no training patch sees (``c.holdout_fraction``)."""
+    return photo[photo.shape[0] - c.holdout_rows():]
+
+
+def texture_patches(photo: np.ndarray, patch_size: int, stride: int) -> np.ndarray:
+    """Every patch_size × patch_size patch of a grey photograph on a grid of ``stride``:
+    (n, patch_size, patch_size)."""
+    windows = np.lib.stride_tricks.sliding_window_view(photo, (patch_size, patch_size))
+    return windows[::stride, ::stride].reshape(-1, patch_size, patch_size)
+
+
+def make_split(c: BarkData, raw_dir: str | Path) -> Split:
+    """Patches of the photographs: training patches on a grid of ``c.stride`` above the holdout
+    strip, non-overlapping holdout patches inside it, so no holdout pixel is seen in training."""
+    train, holdout = [], []
+    for photo in photographs(c, raw_dir):
+        strip = holdout_strip(c, photo)
+        train.append(texture_patches(photo[:len(photo) - len(strip)], c.patch_size, c.stride))
+        holdout.append(texture_patches(strip, c.patch_size, c.patch_size))
+    label = BARK_LABEL if c.source == "bark" else STAND_IN_LABEL
+    return image_split(np.concatenate(train)[:, None], np.concatenate(holdout)[:, None], c.dequantisation, label)

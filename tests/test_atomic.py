@@ -1,0 +1,53 @@
+"""Tests for dpm.atomic: outputs appear whole or not at all, and leftovers never look like data."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dpm.atomic import atomic_path, atomic_write_text
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_SUFFIXES = (".png", ".jpg", ".npz", ".npy", ".pt", ".json", ".csv", ".md", ".txt")
+
+
+@pytest.mark.parametrize("name", ["x.png", "x.jpg", "data.npz", "model.pt", "meta.json"])
+def test_an_interrupted_write_leaves_nothing_and_its_temp_name_is_no_data_name(tmp_path, name):
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / name) as tmp:
+            tmp.write_bytes(b"half a file")
+            seen = tmp
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+    assert seen.parent == tmp_path and seen.name.startswith(f".{name}.")  # hidden, beside it
+    assert seen.suffix == ".tmp" and not seen.name.endswith(DATA_SUFFIXES)
+
+
+def test_a_killed_write_leaves_only_a_hidden_tmp_file_that_no_png_glob_finds(tmp_path):
+    # SIGKILL runs no cleanup: whatever the temporary file is named stays behind.
+    child = ("import os, signal, sys\n"
+             "from dpm.atomic import atomic_path\n"
+             "with atomic_path(sys.argv[1]) as tmp:\n"
+             "    tmp.write_bytes(b'half a png')\n"
+             "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", child, str(tmp_path / "x.png")], cwd=REPO,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    [leftover] = tmp_path.iterdir()
+    assert leftover.name.startswith(".x.png.") and leftover.suffix == ".tmp"
+    assert list(tmp_path.glob("*.png")) == []
+    assert list(tmp_path.glob("*.png*")) == [leftover]  # pathlib's glob does see hidden files
+
+
+def test_a_finished_write_is_renamed_into_place_with_a_plain_mode(tmp_path):
+    target = tmp_path / "meta.json"
+    atomic_write_text(target, "{}\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["meta.json"] and target.read_text() == "{}\n"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
