@@ -34,9 +34,11 @@ def keep_freed_memory() -> bool:
     By default every tensor of more than a few MB is a fresh mmap, whose pages fault in again
     on each use; a reverse-chain step of the MNIST net at batch 500 allocates several of 31 MB.
     Heap allocation up to 32 MB (M_MMAP_THRESHOLD), a 2 GB trim threshold and 1 GB of top pad
-    made CPU sampling 1.7× and MNIST training 1.6× faster here (README "Benchmark"), with the
-    same numbers. Freed memory stays with the process until it ends. PyTorch's CPU tuning
-    guide gets the same effect from jemalloc or tcmalloc.
+    keep that memory. The benchmark at one thread (results/bench/quick-cpu-1thread*.md) measured
+    MNIST training 1.6× and dead-leaves batched sampling 1.6× faster with it, MNIST batched
+    sampling unchanged; at two threads the differences were within the run-to-run noise. The
+    numbers are the same. Freed memory stays with the process until it ends. PyTorch's CPU
+    tuning guide gets the same effect from jemalloc or tcmalloc.
 
     Returns:
         Whether the settings were applied (False off glibc, e.g. on macOS).

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dpm.config import BINOMIAL_PARAMETERISATIONS, GAUSSIAN_PARAMETERISATIONS
+
 # Keeps logit β_t finite where β_T = 1 (the erase-fraction schedule's last step).
 BETA_CLAMP = 1e-7
 
@@ -35,7 +37,7 @@ class GaussianDiffusion:
             ``x0`` or ``v`` (the posterior q(x_{t−1}|x_t, x̂_0) at a predicted x̂_0).
     """
 
-    PARAMETERISATIONS = ("paper", "kernel", "x0", "v")
+    PARAMETERISATIONS = GAUSSIAN_PARAMETERISATIONS
 
     def __init__(self, beta: Tensor, parameterisation: str = "kernel"):
         if parameterisation not in self.PARAMETERISATIONS:
@@ -151,7 +153,7 @@ class BinomialDiffusion:
             perturbation of the forward step's logit) or ``x0`` (a predicted x_0).
     """
 
-    PARAMETERISATIONS = ("kernel", "x0")
+    PARAMETERISATIONS = BINOMIAL_PARAMETERISATIONS
 
     def __init__(self, beta: Tensor, p_pi: float, parameterisation: str = "kernel"):
         if parameterisation not in self.PARAMETERISATIONS:

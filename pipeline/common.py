@@ -40,6 +40,21 @@ def run(main: Callable[[list[str] | None], None]) -> None:
     except (cfg.ConfigError, StageError, RuntimeError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    _record_imports()
+
+
+def _record_imports() -> None:
+    """With ``DPM_IMPORTS_LOG`` set, append the stage's command line and the project files it
+    imported (lazy imports included) as a JSON line: the tests check dvc.yaml's deps against it."""
+    log_file = os.environ.get("DPM_IMPORTS_LOG")
+    if not log_file:
+        return
+    root = Path.cwd().resolve()
+    files = {Path(m.__file__).resolve() for m in list(sys.modules.values()) if getattr(m, "__file__", None)}
+    ours = sorted(f.relative_to(root).as_posix() for f in files if f.is_relative_to(root))
+    with open(log_file, "a") as f:
+        f.write(json.dumps({"argv": sys.argv[1:], "module": sys.modules["__main__"].__spec__.name,
+                            "files": ours}) + "\n")
 
 
 def load_config() -> cfg.Config:

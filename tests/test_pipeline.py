@@ -20,11 +20,13 @@ def tool(name: str) -> str:
     return str(BIN / name) if (BIN / name).exists() else name
 
 
-def run(folder: Path, *command: str) -> str:
-    """Run a command as a user with this environment activated (stages call plain `python`)."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+def run(folder: Path, *command: str, expect: int = 0) -> str:
+    """Run a command as a user with this environment activated (stages call plain `python`);
+    every stage appends the project files it imported to ``imports.jsonl``."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "DPM_IMPORTS_LOG": str(folder / "imports.jsonl")}
     result = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == expect, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
 
 
@@ -36,6 +38,7 @@ def copy_project(folder: Path) -> Path:
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, folder / name)
     set_param(folder, "profile", "smoke")
+    (folder / ".gitignore").write_text((folder / ".gitignore").read_text() + "imports.jsonl\n")
     run(folder, "git", "init", "-q")
     run(folder, "git", "-c", "user.email=ci@dpm", "-c", "user.name=ci", "commit", "-qm", "copy", "--allow-empty")
     return folder
@@ -74,6 +77,7 @@ def test_snakemake_builds_table1_and_dvc_agrees(project):
     rows = {row.split(",")[0]: row for row in table[1:]}
     assert list(rows) == ["swiss_roll", "heartbeat", "bark", "dead_leaves", "cifar10", "mnist"]
     assert all(",smoke," in row for row in rows.values())
+    assert "nan" not in (project / "results/table1.md").read_text()
     # the mirror has no bark: the row says what it was computed on
     assert rows["bark"].split(",")[1] == "texture stand-in"
     assert "bits/pixel" in rows["cifar10"]
@@ -84,7 +88,7 @@ def test_snakemake_builds_table1_and_dvc_agrees(project):
     assert (project / "results/figure1.png").stat().st_size > 10_000
     assert (project / "results/figure2.png").stat().st_size > 5_000
     for figure in ("figure3", "figure4", "figure_app1", "figure_bark", "figure3_denoise", "figure5",
-                   "figure_mnist_inpaint"):
+                   "figure_mnist_inpaint", "figure5_full"):
         assert (project / f"results/{figure}.png").stat().st_size > 5_000
 
 
@@ -115,12 +119,13 @@ def test_after_snakemake_dvc_finds_nothing_to_do(project):
 def test_a_swiss_roll_parameter_reruns_only_the_swiss_roll_stages(project):
     heartbeat_model = (project / "models/heartbeat.pt").stat().st_mtime_ns
     set_param(project, "swiss_roll.train.learning_rate", 0.02)
-    assert changed(project) == {"train@swiss_roll"}
+    assert changed(project) == {"check_params", "train@swiss_roll"}
     plan = run(project, tool("snakemake"), "--cores", "1", "-n", "results/table1.csv")
-    planned = {line.split()[1].rstrip(":") for line in plan.splitlines() if line.startswith("rule ")}
-    assert planned == {"train_swiss_roll", "evaluate_swiss_roll", "figure1", "table1"}
+    planned = {line.split()[1].rstrip(":") for line in plan.splitlines() if line.startswith(("rule ", "localrule "))}
+    assert planned == {"check_params", "train_swiss_roll", "evaluate_swiss_roll", "toy_figure_figure1", "table1"}
     log = run(project, tool("dvc"), "repro")
-    assert stages_run(log) == {"train@swiss_roll", "evaluate@swiss_roll", "figure1", "table1"}
+    assert stages_run(log) == {"check_params", "train@swiss_roll", "evaluate@swiss_roll", "toy_figure@figure1",
+                               "table1"}
     assert (project / "models/heartbeat.pt").stat().st_mtime_ns == heartbeat_model
     set_param(project, "swiss_roll.train.learning_rate", 0.03)
     run(project, tool("snakemake"), "--cores", "2", "results/table1.csv")
@@ -128,20 +133,60 @@ def test_a_swiss_roll_parameter_reruns_only_the_swiss_roll_stages(project):
     assert changed(project) == set()
 
 
-def test_every_stage_depends_on_the_project_modules_it_imports():
-    """dvc.yaml's deps must name every dpm/ and pipeline/ file a stage's module imports."""
-    imports = {}
-    for stage in dvc_bridge.load_stages(ROOT):
-        module = stage.cmd.split()[2]  # python -m <module> ...
-        if module not in imports:
-            imports[module] = _project_files_imported_by(module)
-        missing = {f for f in imports[module] if not any(f == d or f.startswith(d + "/") for d in stage.deps)}
+def test_an_edit_reruns_only_the_stages_of_the_modules_it_touches(project):
+    textures = project / "dpm/data/textures.py"
+    original = textures.read_text()
+    textures.write_text(original + "# a comment\n")
+    assert changed(project) == {"fetch@bark", "data_from_raw@bark", "figure5_full"}
+    textures.write_text(original)
+    for module in ("dpm/bench.py", "dpm/parzen_bench.py"):  # no stage imports these
+        original = (project / module).read_text()
+        (project / module).write_text(original + "# a comment\n")
+        assert changed(project) == set()
+        (project / module).write_text(original)
+    assert changed(project) == set()
+
+
+KEPT = ["models/swiss_roll.pt", "results/curves/swiss_roll.csv", "results/metrics/swiss_roll.json",
+        "checkpoints/swiss_roll", "results/figure1.png"]
+
+
+@pytest.mark.parametrize("key, value, named", [
+    ("swiss_roll.train.learning_rate", float("nan"), "swiss_roll.train.learning_rate"),
+    ("swiss_roll.diffusion.beta_1", 1.0, "swiss_roll.diffusion.beta_1"),
+    ("heartbeat.data.period", 100, "heartbeat.data.period"),
+])
+def test_bad_params_stop_both_tools_with_one_line_and_lose_nothing(project, key, value, named):
+    before = {path: _snapshot(project / path) for path in KEPT}
+    params = (project / "params.yaml").read_text()
+    set_param(project, key, value)
+    for command in ((tool("dvc"), "repro"), (tool("snakemake"), "--cores", "1")):
+        output = run(project, *command, expect=1)
+        errors = [line for line in output.splitlines() if line.startswith(("error:", "ERROR:"))]
+        assert errors and named in errors[0], output[-2000:]
+        assert "Traceback" not in output
+        assert {path: _snapshot(project / path) for path in KEPT} == before
+    (project / "params.yaml").write_text(params)
+    assert changed(project) <= {"check_params"}
+    run(project, tool("dvc"), "repro")
+    assert changed(project) == set()
+
+
+def _snapshot(path: Path):
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    return [(f.name, f.read_bytes()) for f in files if f.is_file()]
+
+
+def test_every_stage_depends_on_the_project_modules_it_imports(project):
+    """dvc.yaml's deps must name every dpm/ and pipeline/ file a stage imported when it ran
+    (lazy imports included: each stage records them, pipeline.common._record_imports)."""
+    stages = {" ".join(stage.cmd.split()[2:]): stage for stage in dvc_bridge.load_stages(project)}  # python -m …
+    records = [json.loads(line) for line in (project / "imports.jsonl").read_text().splitlines()]
+    seen = set()
+    for record in records:
+        stage = stages[" ".join([record["module"], *record["argv"]])]
+        seen.add(stage.name)
+        ours = {f for f in record["files"] if f.split("/")[0] in ("dpm", "pipeline") and not f.endswith("__init__.py")}
+        missing = {f for f in ours if not any(f == d or f.startswith(d + "/") for d in stage.deps)}
         assert not missing, f"stage {stage.name} imports {sorted(missing)} but dvc.yaml does not list them"
-
-
-def _project_files_imported_by(module: str) -> set[str]:
-    code = f"import sys, {module}; print(*(getattr(m, '__file__', None) for m in list(sys.modules.values())))"
-    files = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                           check=True).stdout.split()
-    ours = {Path(f).relative_to(ROOT).as_posix() for f in files if Path(f).is_absolute() and Path(f).is_relative_to(ROOT)}
-    return {f for f in ours if f.split("/")[0] in ("dpm", "pipeline") and not f.endswith("__init__.py")}
+    assert seen == {stage.name for stage in stages.values()}  # every stage ran and was checked

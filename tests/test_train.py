@@ -1,6 +1,8 @@
-"""Training: an interrupted run resumes to the same parameters; a NaN stops it cleanly; outputs are atomic."""
+"""Training: an interrupted run resumes to the same parameters; two runs give the same weights; a
+NaN stops it without keeping a diverged state; damaged or crafted files are never trusted."""
 
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -14,89 +16,223 @@ import yaml
 
 from dpm import config as cfg
 from dpm.atomic import atomic_path
-from dpm.train import Run, TrainingDiverged, fit
+from dpm.model import ModelFileError, read_model_file
+from dpm.objective import Objective
+from dpm.train import Run, TrainingDiverged, fit, read_checkpoint, training_modules
 from tests.test_bound import gaussian_model
 from dpm.schedules import LearnedSchedule
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAIN = ["swiss_roll", "data/swiss_roll", "checkpoints/swiss_roll", "runs/swiss_roll", "models/swiss_roll.pt",
-         "results/curves/swiss_roll.csv"]
 
 
-def make_project(folder: Path, n_iterations: int) -> Path:
-    """A copy of the code with a smoke-profile params.yaml and the swiss-roll data made."""
+def stage_args(name: str) -> list[str]:
+    return [name, f"data/{name}", f"checkpoints/{name}", f"runs/{name}", f"models/{name}.pt",
+            f"results/curves/{name}.csv"]
+
+
+def make_project(folder: Path, n_iterations: int, datasets=("swiss_roll",)) -> Path:
+    """A copy of the code with a smoke-profile params.yaml and the datasets made."""
     shutil.copytree(ROOT / "dpm", folder / "dpm")
     shutil.copytree(ROOT / "pipeline", folder / "pipeline")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["profile"] = "smoke"
-    params["swiss_roll"]["train"].update(n_iterations=n_iterations, checkpoint_every=10, log_every=10,
-                                        lr_decay_every=40)
+    for name in datasets:
+        params[name]["train"].update(n_iterations=n_iterations, checkpoint_every=10, log_every=10,
+                                     lr_decay_every=40)
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
-    subprocess.run([sys.executable, "-m", "pipeline.data", "swiss_roll", "data/swiss_roll"], cwd=folder, check=True)
+    for name in datasets:
+        raw = []
+        if name in ("mnist", "cifar10", "bark"):
+            subprocess.run([sys.executable, "-m", "pipeline.fetch", name, f"data/raw/{name}"], cwd=folder, check=True)
+            raw = ["--raw", f"data/raw/{name}"]
+        subprocess.run([sys.executable, "-m", "pipeline.data", name, f"data/{name}", *raw], cwd=folder, check=True)
     return folder
 
 
-def stage(folder: Path, *args: str) -> subprocess.Popen:
+def stage(folder: Path, module: str, *args: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "pipeline.train", *args], cwd=folder, env=env,
+    return subprocess.Popen([sys.executable, "-m", module, *args], cwd=folder, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def checkpoint_of(folder: Path, name: str = "swiss_roll") -> Path | None:
+    found = list((folder / "checkpoints" / name).glob("checkpoint-*.pt"))
+    return found[0] if found else None
 
 
 def test_a_killed_run_resumes_and_ends_with_the_same_parameters(tmp_path):
     n_iterations = 120
     whole = make_project(tmp_path / "whole", n_iterations)
-    assert stage(whole, *TRAIN).wait() == 0
+    assert stage(whole, "pipeline.train", *stage_args("swiss_roll")).wait() == 0
     broken = make_project(tmp_path / "broken", n_iterations)
-    checkpoint = broken / "checkpoints/swiss_roll/checkpoint.pt"
-    process = stage(broken, *TRAIN)
+    process = stage(broken, "pipeline.train", *stage_args("swiss_roll"))
     deadline = time.time() + 120
-    while time.time() < deadline and not _iteration_at_least(checkpoint, 20):
+    while time.time() < deadline and not _iteration_at_least(checkpoint_of(broken), 20):
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    killed_at = torch.load(checkpoint, weights_only=False)["iteration"]
+    killed_at = torch.load(checkpoint_of(broken), weights_only=True)["iteration"]
     assert 20 <= killed_at < n_iterations, "the run was not interrupted part-way"
     assert not (broken / "models/swiss_roll.pt").exists()
-    assert stage(broken, *TRAIN).wait() == 0
-    final_whole = torch.load(whole / "models/swiss_roll.pt", weights_only=False)["model"]
-    final_broken = torch.load(broken / "models/swiss_roll.pt", weights_only=False)["model"]
+    assert stage(broken, "pipeline.train", *stage_args("swiss_roll")).wait() == 0
+    final_whole = read_model_file(whole / "models/swiss_roll.pt")["model"]
+    final_broken = read_model_file(broken / "models/swiss_roll.pt")["model"]
     for name, value in final_whole.items():
         assert torch.equal(value, final_broken[name]), name
 
 
-def _iteration_at_least(checkpoint: Path, iteration: int) -> bool:
+def _iteration_at_least(checkpoint: Path | None, iteration: int) -> bool:
     try:
-        return torch.load(checkpoint, weights_only=False)["iteration"] >= iteration
+        return checkpoint is not None and torch.load(checkpoint, weights_only=True)["iteration"] >= iteration
     except (FileNotFoundError, EOFError, RuntimeError):
         return False
 
 
+@pytest.mark.parametrize("name", ["swiss_roll", "heartbeat", "mnist"])  # the three model kinds
+def test_two_runs_of_the_train_stage_give_bit_identical_weights(tmp_path, name):
+    runs = []
+    for k in range(2):
+        folder = make_project(tmp_path / f"run{k}", 30, datasets=(name,))
+        result = stage(folder, "pipeline.train", *stage_args(name))
+        assert result.wait() == 0, result.stderr.read()
+        runs.append(read_model_file(folder / f"models/{name}.pt")["model"])
+    assert runs[0].keys() == runs[1].keys()
+    for key, value in runs[0].items():
+        assert torch.equal(value, runs[1][key]), key
+
+
 TRAIN_CONFIG = cfg.TrainConfig(n_iterations=10, batch_size=32, learning_rate=0.01, lr_decay=0.5, lr_decay_every=5,
                                checkpoint_every=5, log_every=5, n_log_examples=64, n_log_samples=10, seed=0)
+TOY = Objective(n_t=None, train_proposal=None, importance=None, codec=None, n_units=1)
 
 
-def test_a_nan_stops_training_naming_the_iteration_and_keeps_the_last_checkpoint(tmp_path):
+def with_(c: cfg.TrainConfig, **changes) -> cfg.TrainConfig:
+    return cfg.TrainConfig(**{**c.__dict__, **changes})
+
+
+def test_a_nan_stops_training_naming_the_iteration_and_the_real_last_checkpoint(tmp_path):
     model = gaussian_model(LearnedSchedule(8, 0.01), 0.0)
     x = torch.randn(256, 2)
-    run = Run(checkpoint=tmp_path / "checkpoint.pt", fingerprint="f", progress=False)
-    fit(model, x, x[:64], TRAIN_CONFIG, run)
-    saved = torch.load(run.checkpoint, weights_only=False)
-    longer = cfg.TrainConfig(**{**TRAIN_CONFIG.__dict__, "n_iterations": 20})
-    with pytest.raises(TrainingDiverged, match="at iteration 11"):
-        fit(model, torch.full_like(x, float("nan")), x[:64], longer, run)
-    kept = torch.load(run.checkpoint, weights_only=False)
+    run = Run(checkpoint_dir=tmp_path, fingerprint="f", progress=False)
+    fit(model, TOY, x, x[:64], TRAIN_CONFIG, run)
+    saved = torch.load(run.checkpoint, weights_only=True)
+    with pytest.raises(TrainingDiverged, match=rf"at iteration 11; the last good checkpoint, {run.checkpoint} "
+                                               r"\(iteration 10\), is kept"):
+        fit(model, TOY, torch.full_like(x, float("nan")), x[:64], with_(TRAIN_CONFIG, n_iterations=20), run)
+    kept = torch.load(run.checkpoint, weights_only=True)
     assert kept["iteration"] == 10
     for name, value in saved["model"].items():
         assert torch.equal(value, kept["model"][name])
 
 
-def test_a_checkpoint_of_another_configuration_is_not_resumed(tmp_path):
+def test_a_run_that_diverges_before_any_checkpoint_says_none_is_kept(tmp_path):
+    model = gaussian_model(LearnedSchedule(8, 0.01), 0.0)
+    x = torch.full((256, 2), float("nan"))
+    run = Run(checkpoint_dir=tmp_path, fingerprint="f", progress=False)
+    with pytest.raises(TrainingDiverged, match="at iteration 1; no checkpoint of this configuration was saved"):
+        fit(model, TOY, x, x[:64], TRAIN_CONFIG, run)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_diverging_run_never_keeps_a_diverged_state_even_checkpointing_every_step(tmp_path):
+    """A learning rate so large that the parameters blow up: every checkpoint written is a state
+    whose next loss was finite, so the kept state still gives a finite loss."""
+    model = gaussian_model(LearnedSchedule(8, 0.01), 0.0)
     x = torch.randn(256, 2)
-    first = Run(checkpoint=tmp_path / "checkpoint.pt", fingerprint="a", progress=False)
-    history = fit(gaussian_model(LearnedSchedule(8, 0.01)), x, x[:64], TRAIN_CONFIG, first)
-    other = Run(checkpoint=tmp_path / "checkpoint.pt", fingerprint="b", progress=False)
-    assert fit(gaussian_model(LearnedSchedule(8, 0.01)), x, x[:64], TRAIN_CONFIG, other)[0]["iteration"] == 5
+    run = Run(checkpoint_dir=tmp_path, fingerprint="f", progress=False)
+    c = with_(TRAIN_CONFIG, n_iterations=200, learning_rate=1e6, checkpoint_every=1, lr_decay_every=1000)
+    with pytest.raises(TrainingDiverged) as raised:
+        fit(model, TOY, x, x[:64], c, run)
+    kept = torch.load(run.checkpoint, weights_only=True)
+    assert f"(iteration {kept['iteration']})" in str(raised.value)
+    restored = gaussian_model(LearnedSchedule(8, 0.01), 0.0)
+    restored.load_state_dict(kept["model"])
+    assert all(torch.isfinite(p).all() for p in restored.parameters())
+    assert torch.isfinite(TOY.loss(restored, x))
+
+
+def test_a_checkpoint_of_another_configuration_is_not_resumed_and_is_replaced(tmp_path):
+    x = torch.randn(256, 2)
+    first = Run(checkpoint_dir=tmp_path, fingerprint="a", progress=False)
+    history = fit(gaussian_model(LearnedSchedule(8, 0.01)), TOY, x, x[:64], TRAIN_CONFIG, first)
+    other = Run(checkpoint_dir=tmp_path, fingerprint="b", progress=False)
+    assert fit(gaussian_model(LearnedSchedule(8, 0.01)), TOY, x, x[:64], TRAIN_CONFIG, other)[0]["iteration"] == 5
     assert len(history) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-b.pt"]
+
+
+class _Marker:
+    """Unpickling this creates a file: proof that a load ran code chosen by the file's author."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return Path.touch, (self.path,)
+
+
+def crafted(path: Path, marker: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps({"model": _Marker(marker), "fingerprint": "f", "iteration": 5}))
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04truncated", None], ids=["empty", "truncated", "crafted"])
+def test_a_damaged_or_crafted_checkpoint_is_set_aside_and_training_starts_afresh(tmp_path, content, caplog):
+    run = Run(checkpoint_dir=tmp_path / "checkpoints", fingerprint="f", progress=False)
+    marker = tmp_path / "code-ran"
+    if content is None:
+        crafted(run.checkpoint, marker)
+    else:
+        run.checkpoint.parent.mkdir()
+        run.checkpoint.write_bytes(content)
+    x = torch.randn(256, 2)
+    history = fit(gaussian_model(LearnedSchedule(8, 0.01)), TOY, x, x[:64], TRAIN_CONFIG, run)
+    assert history[0]["iteration"] == 5  # afresh
+    assert not marker.exists()
+    assert (run.checkpoint_dir / "checkpoint-f.pt.corrupt").exists()
+    assert "checkpoint-f.pt cannot be read" in caplog.text and "set aside" in caplog.text
+    assert read_checkpoint(run)["iteration"] == 10
+
+
+def test_a_crafted_model_file_is_refused_without_running_code(tmp_path):
+    marker = tmp_path / "code-ran"
+    crafted(tmp_path / "model.pt", marker)
+    with pytest.raises(ModelFileError, match="model.pt: not a model file"):
+        read_model_file(tmp_path / "model.pt")
+    assert not marker.exists()
+
+
+def test_crafted_files_run_no_code_when_the_stages_train_evaluate_and_sample(tmp_path):
+    folder = make_project(tmp_path / "project", 20)
+    assert stage(folder, "pipeline.train", *stage_args("swiss_roll")).wait() == 0
+    marker = folder / "code-ran"
+    checkpoint = checkpoint_of(folder)
+    crafted(checkpoint, marker)  # the checkpoint this configuration would resume from
+    (folder / "models/swiss_roll.pt").unlink()
+    result = stage(folder, "pipeline.train", *stage_args("swiss_roll"))
+    assert result.wait() == 0, result.stderr.read()
+    assert not marker.exists() and checkpoint.with_name(checkpoint.name + ".corrupt").exists()
+    crafted(folder / "models/swiss_roll.pt", marker)
+    for module, args in (("pipeline.evaluate", ["swiss_roll", "data/swiss_roll", "models/swiss_roll.pt", "m.json"]),
+                         ("pipeline.figures", ["figure1", "data/swiss_roll", "models/swiss_roll.pt", "f.png"])):
+        result = stage(folder, module, *args)
+        assert result.wait() == 1
+        error = result.stderr.read()
+        assert "models/swiss_roll.pt: not a model file" in error and "Traceback" not in error
+    assert not marker.exists()
+
+
+def test_the_fingerprint_covers_every_module_training_imports():
+    """A checkpoint is resumed unless the code that determines it changed: the fingerprint's
+    modules must be all the library modules training uses, besides plumbing that cannot change
+    a number (config validation, the registry, atomic writes, devices, provenance)."""
+    code = ("import sys, dpm.train, dpm.model, dpm.objective; "
+            "print(*sorted(m for m in sys.modules if m.startswith('dpm')))")
+    imported = set(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                                  check=True).stdout.split())
+    plumbing = {"dpm", "dpm.data", "dpm.config", "dpm.registry", "dpm.atomic", "dpm.device", "dpm.provenance"}
+    assert imported - plumbing == {m.__name__ for m in training_modules()}
+    assert "dpm.figures" not in imported and "dpm.bench" not in imported
 
 
 def test_a_failed_write_leaves_neither_the_target_nor_a_temporary_file(tmp_path):
@@ -108,3 +244,4 @@ def test_a_failed_write_leaves_neither_the_target_nor_a_temporary_file(tmp_path)
             raise RuntimeError("interrupted")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
