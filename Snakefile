@@ -82,10 +82,16 @@ SENTINELS = dvc_bridge.sync_sentinels(ROOT, STAGES, CHANGED)
 rule all:
     localrule: True
     input:
-        [out for stage in STAGES for out in stage.rule_outs],
+        [out for stage in STAGES if not stage.gate for out in stage.rule_outs],
 
 
-for _stage in STAGES:
+# The gate stages (check_params) get no rule: params.yaml was validated above, before any job.
+# After a successful run DVC records them, as `dvc repro` would have run them.
+onsuccess:
+    dvc_bridge.record_gates(ROOT, STAGES)
+
+
+for _stage in (stage for stage in STAGES if not stage.gate):
     _upstream, _sources = dvc_bridge.rule_inputs(_stage, STAGES)
 
     rule:

@@ -61,10 +61,15 @@ class StageSpec:
         params: Tracked parameter keys; keys from a file other than
             ``params.yaml`` are written ``file:key``; a bare file name means
             the whole file is tracked.
-        gate: The stage's ``meta`` says ``gate: true``: a check that runs
-            before the stages depending on its outs but whose rerun (its
-            outs rewritten, unchanged) must not rerun them; those deps are
-            ``ancient()`` in the rules (ordering kept, mtimes ignored).
+        gate: The stage's ``meta`` says ``gate: true``: a check that DVC
+            runs before every stage depending on its outs (``check_params``).
+            Snakemake does the same check when it parses the Snakefile, so a
+            gate gets no rule and its outs are no rule's inputs; the Snakefile
+            records it in ``dvc.lock`` after a successful run
+            (:func:`record_gates`). (As a rule with ``ancient()`` edges it
+            would hide every stale stage below it: Snakemake does not look
+            at jobs downstream of one that must run, and ``ancient`` then
+            stops the rerun from propagating.)
     """
 
     name: str
@@ -300,8 +305,7 @@ def rule_inputs(
     ``persist`` outs of other stages, which must then already exist); the
     Snakefile marks them ``ancient()`` because DVC's content hashes (via the
     sentinel), not mtimes, decide whether they changed. Outs of a ``gate``
-    stage go with the sources: ``ancient()`` still orders this rule after
-    the gate's, but the gate's rewritten outs do not rerun it.
+    stage are left out (:attr:`StageSpec.gate`).
 
     Args:
         stage: The stage whose inputs are wanted.
@@ -310,17 +314,16 @@ def rule_inputs(
     Returns:
         ``(upstream_outs, source_deps)``, both without duplicates.
     """
-    others = [(o, s.gate) for s in stages if s.name != stage.name for o in s.rule_outs]
+    others = [o for s in stages if s.name != stage.name and not s.gate for o in s.rule_outs]
+    gates = [o for s in stages if s.gate for o in s.outs]
     upstream: dict[str, None] = {}
     sources: dict[str, None] = {}
     for dep in stage.deps:
-        if "://" in dep:  # remote dep: DVC checks it, Snakemake cannot
+        if "://" in dep or dep in gates:  # remote: DVC checks it, Snakemake cannot; gates: see StageSpec
             continue
-        producers = [(out, gate) for out, gate in others if _overlaps(dep, out)]
-        upstream.update(dict.fromkeys(out for out, gate in producers if not gate))
-        sources.update(dict.fromkeys(out for out, gate in producers if gate))  # ancient: ordered, not a trigger
-        if not producers:
-            sources[dep] = None
+        producers = [out for out in others if _overlaps(dep, out)]
+        target = upstream if producers else sources
+        target.update(dict.fromkeys(producers or [dep]))
     return list(upstream), list(sources)
 
 
@@ -356,3 +359,18 @@ def shell_command() -> str:
     python = shlex.quote(sys.executable).replace("{", "{{").replace("}", "}}")
     repro = "-m dvc --wait-for-lock repro --single-item {params.stage:q}"
     return f"DPM_THREADS={{threads}} {python} {repro}"
+
+
+def record_gates(root: str | os.PathLike[str], stages: Iterable[StageSpec]) -> None:
+    """Run the ``gate`` stages through DVC (each a quick check, skipped by DVC when up to date),
+    so that ``dvc.lock`` records them after a Snakemake run as after ``dvc repro``.
+
+    Raises:
+        subprocess.CalledProcessError: a gate failed (it cannot, after the Snakefile's own
+            check at parse time, unless params.yaml changed during the run).
+    """
+    import subprocess
+    for stage in stages:
+        if stage.gate:
+            subprocess.run([sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", "--quiet",
+                            stage.name], cwd=root, check=True)

@@ -2,12 +2,13 @@
 JSON and Markdown; an unknown dataset is an error naming it."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 import torch
 
-from dpm import bench, config as cfg
+from dpm import bench, config as cfg, model as models, registry
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 FAST = {"profile": "smoke", "device": "cpu", "seconds": 0.2, "paper_batch": 2}
@@ -27,14 +28,26 @@ def test_one_row_per_dataset_with_positive_figures():
         assert row["paper_train_hours"] > 0 and row["paper_measured_batch"] == 2
 
 
-@pytest.mark.parametrize("name", ["swiss_roll", "heartbeat", *cfg.IMAGE_DATASETS])
+@pytest.mark.parametrize("name", registry.NAMES)
 def test_synthetic_data_has_the_model_shape(name):
-    config = cfg.load(PARAMS, {"profile": "smoke"})
-    meta = bench.synthetic_meta(name, config)
-    x = bench.synthetic(meta, 3, torch.Generator().manual_seed(0), torch.device("cpu"))
-    assert x.shape == (3, meta["n_dims"])
+    section = cfg.load(PARAMS, {"profile": "smoke"}).section(name)
+    info = bench.synthetic_info(name, section)
+    x = bench.synthetic(info, 3, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert x.shape == (3, info.n_dims)
+    assert info.is_image == registry.get(name).is_image
+    if info.is_image:
+        assert info.image_shape == section.data.image_shape() and info.n_dims == math.prod(info.image_shape)
     if name == "heartbeat":
         assert set(x.unique().tolist()) <= {0.0, 1.0}
+    # the model the benchmark times is the one the pipeline builds from that section
+    model = models.build(name, section, info, seed=0)
+    assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_many_samples_are_drawn_in_the_parzen_batch_where_there_is_one():
+    config = cfg.load(PARAMS, {"profile": "smoke"})
+    assert bench.sample_batch_size(config.mnist) == config.mnist.parzen.batch_size
+    assert bench.sample_batch_size(config.cifar10) == config.cifar10.eval.batch_size
 
 
 def test_command_writes_json_and_markdown(tmp_path, capsys):

@@ -134,7 +134,8 @@ def test_beta_1_of_one_is_an_error(tmp_path, key):
 def test_a_heartbeat_period_longer_than_the_sequence_is_an_error(tmp_path):
     with raises_naming("heartbeat.data.period: 100 is more than n_bits (20)"):
         load_edited(tmp_path, ("heartbeat.data.n_bits", 20), ("heartbeat.data.period", 100))
-    assert load_edited(tmp_path, ("heartbeat.data.n_bits", 20), ("heartbeat.data.period", 20)).heartbeat.data.period == 20
+    fits = load_edited(tmp_path, ("heartbeat.data.n_bits", 20), ("heartbeat.data.period", 20))
+    assert fits.heartbeat.data.period == 20
 
 
 @pytest.mark.parametrize("source, holdout_rows", [("stand_in", 128), ("bark", 120)])
@@ -186,7 +187,8 @@ def test_a_key_written_twice_is_an_error_with_its_line(tmp_path):
         cfg.load(path)
     # at the top level, too
     path.write_text("\n".join(params_lines()) + "\nprofile: paper\n")
-    with pytest.raises(cfg.ConfigError, match=re.escape("key 'profile' appears twice in one mapping (first on line 1)")):
+    twice = "key 'profile' appears twice in one mapping (first on line 1)"
+    with pytest.raises(cfg.ConfigError, match=re.escape(twice)):
         cfg.load(path)
 
 

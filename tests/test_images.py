@@ -45,3 +45,30 @@ def test_to_pixels_inverts_the_scaling(levels):
     scaling = images.fit_scaling(levels)
     z = images.dequantise(torch.from_numpy(levels), scaling, "none")
     assert np.allclose(images.to_pixels(z, scaling) * 255, levels, atol=1e-3)
+
+
+def test_image_split_flattens_levels_in_colour_height_width_order_and_fits_on_train_only(levels):
+    holdout = np.full((5, 3, 4, 4), 255, dtype=np.uint8)  # far from train: would move a scaling fitted on it
+    split = images.image_split(levels, holdout, "level", "test images")
+    assert split.train.dtype == np.uint8 and split.train.shape == (50, 3 * 4 * 4)
+    assert np.array_equal(split.train[7].reshape(3, 4, 4), levels[7])
+    assert np.array_equal(split.holdout, holdout.reshape(5, -1))
+    info = split.info
+    assert (info.label, info.unit, info.n_dims, info.n_units) == ("test images", "bits/pixel", 48, 16)
+    assert info.image_shape == (3, 4, 4) and info.dequantisation == "level" and info.is_image
+    assert info.scaling == images.fit_scaling(levels)
+    assert len(split.true_log_likelihood_nats) == 0  # unknown for images
+
+
+def test_the_codec_encodes_as_dequantise_and_decodes_to_pixel_images(levels):
+    split = images.image_split(levels, levels[:2], "level", "test images")
+    codec = images.ImageCodec.of(split.info)
+    assert codec.image_shape == (3, 4, 4) and codec.scaling == split.info.scaling
+    assert codec.noise_width == images.noise_width(split.info.scaling, "level")
+    x = torch.from_numpy(split.train)
+    z = codec.encode(x, torch.Generator().manual_seed(0))
+    assert torch.equal(z, images.dequantise(x, codec.scaling, "level", torch.Generator().manual_seed(0)))
+    pixels = codec.decode(z)
+    assert pixels.shape == (50, 3, 4, 4) and pixels.min() >= 0.0 and pixels.max() <= 1.0
+    # back to the levels within half a level (the dequantisation noise), colours and sides in place
+    assert np.abs(pixels * 255 - levels).max() <= 0.5 + 1e-3

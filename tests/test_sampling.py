@@ -1,8 +1,9 @@
 """Sample sets drawn in seeded batches (dpm.sampling.sample_batch) and their reassembly from
 shards (pipeline.parzen.gather)."""
 
+import dataclasses
 import functools
-from types import SimpleNamespace
+import math
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ import torch
 
 from dpm.diffusion import GaussianDiffusion
 from dpm.model import DiffusionModel
-from dpm.sampling import n_batches, sample_batch
+from dpm.registry import ParzenConfig
+from dpm.sampling import sample_batch
 from dpm.schedules import FixedSchedule
 from pipeline import common, parzen
 from pipeline.parzen_samples import write_shard
@@ -39,10 +41,19 @@ def test_a_batch_is_the_same_whichever_order_the_batches_are_drawn_in():
     assert not torch.equal(forward[0], sample_batch(model, 0, 10, 4, 3, seed=6))
 
 
+def parzen_params(n_samples=10, batch_size=4, seed=2) -> ParzenConfig:
+    return ParzenConfig(n_samples=n_samples, batch_size=batch_size, seed=seed, n_centres=1, validation_start=0,
+                        n_validation=1)
+
+
 def test_a_batch_outside_the_set_is_an_error():
-    assert n_batches(10, 4) == 3 and n_batches(8, 4) == 2
-    with pytest.raises(ValueError, match="batch 3 is outside the 3 batches"):
+    assert parzen_params(10, 4).n_batches() == 3 and parzen_params(8, 4).n_batches() == 2
+    assert [parzen_params(10, 4).batch_rows(b) for b in range(3)] == [4, 4, 2]
+    assert [parzen_params(8, 4).batch_rows(b) for b in range(2)] == [4, 4]
+    with pytest.raises(ValueError, match="batch 3 is outside the set of 10 samples drawn 4 at a time"):
         sample_batch(zero_model(), 3, 10, 4, 3, seed=0)
+    with pytest.raises(ValueError, match="batch -1 is outside"):
+        sample_batch(zero_model(), -1, 10, 4, 3, seed=0)
 
 
 def test_batched_samples_follow_the_model():
@@ -51,14 +62,15 @@ def test_batched_samples_follow_the_model():
     assert torch.all((x.var(0) - 1).abs() < 5 * (2 / len(x)) ** 0.5)
 
 
-PARAMS = SimpleNamespace(n_samples=10, batch_size=4, seed=2)
+PARAMS = parzen_params()
 
 
 def shards(folder, n_shards, params=PARAMS):
     """The set 0..9 (row value = sample index) split as the parzen_samples stage splits it."""
     paths = []
     for k in range(n_shards):
-        batches = list(range(k, n_batches(params.n_samples, params.batch_size), n_shards))
+        # written out, not by params.n_batches() and batch_rows(), which gather itself uses
+        batches = list(range(k, math.ceil(params.n_samples / params.batch_size), n_shards))
         rows = [i for b in batches for i in range(b * params.batch_size, min((b + 1) * params.batch_size, params.n_samples))]
         record = {"n_samples": params.n_samples, "batch_size": params.batch_size, "seed": params.seed, "T": 5,
                   "seconds_this_run": 1.0, "device": "cpu"}
@@ -80,7 +92,7 @@ def test_gather_names_a_missing_batch_a_repeated_one_and_other_params(tmp_path):
     with pytest.raises(common.StageError, match="batch 0 is also in another shard"):
         parzen.gather([paths[0], paths[0], paths[1], paths[2]], PARAMS)
     with pytest.raises(common.StageError, match="rerun its parzen_samples stage"):
-        parzen.gather(paths, SimpleNamespace(n_samples=10, batch_size=4, seed=3))
+        parzen.gather(paths, dataclasses.replace(PARAMS, seed=3))
     with pytest.raises(common.StageError, match="missing"):
         parzen.gather([tmp_path / "nowhere.npz"], PARAMS)
 

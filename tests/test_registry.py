@@ -1,0 +1,124 @@
+"""The dataset registry agrees with params.yaml, dvc.yaml and the dataset modules, and importing
+it imports no dataset module."""
+
+import math
+import subprocess
+import sys
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dpm import config as cfg, registry
+from dpm.data import fetch as fetch_module
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = ROOT / "params.yaml"
+FETCHED = {d.name for d in registry.DATASETS.values() if d.fetched}
+GENERATED = set(registry.NAMES) - FETCHED
+
+
+@pytest.fixture(scope="module")
+def stages() -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def foreach(stages: dict, stage: str):
+    """The ``foreach`` of a stage: a list of names, or a mapping of name → item."""
+    return stages[stage]["foreach"]
+
+
+def test_params_yaml_has_one_section_per_dataset():
+    sections = set(yaml.safe_load(PARAMS.read_text())) - {"profile", "device"}
+    assert sections == set(registry.NAMES)
+    assert len(registry.NAMES) == len(set(registry.NAMES))
+
+
+def test_every_dataset_is_trained_and_evaluated(stages):
+    for stage in ("train", "evaluate"):
+        assert sorted(foreach(stages, stage)) == sorted(registry.NAMES), stage
+
+
+def test_fetched_datasets_are_fetched_and_split_from_raw_files_by_their_own_module(stages):
+    assert FETCHED and GENERATED
+    for stage in ("fetch", "data_from_raw"):
+        items = foreach(stages, stage)
+        assert set(items) == FETCHED, stage
+        for name, item in items.items():
+            assert f"dpm.data.{item['module']}" == registry.get(name).module, (stage, name)
+    assert sorted(foreach(stages, "data")) == sorted(GENERATED)
+
+
+FIGURE_STAGES = {"toy_figure": {"swiss_roll", "heartbeat"}, "image_figure": {"samples"},
+                 "posterior_figure": {"denoise", "inpaint"}}
+
+
+def test_every_figure_has_its_stage_and_is_drawn_from_its_dataset(stages):
+    keys = []
+    for stage, kinds in FIGURE_STAGES.items():
+        for key, item in foreach(stages, stage).items():
+            dataset, figure = registry.figure(key)
+            assert item["dataset"] == dataset.name, key
+            assert figure.kind in kinds, (stage, key, figure.kind)  # the stage draws that kind of figure
+            keys.append(key)
+    dataset, figure = registry.figure("figure5_full")
+    assert figure.kind == "inpaint_full" and f"data/{dataset.name}" in stages["figure5_full"]["deps"]
+    keys.append("figure5_full")
+    assert sorted(keys) == sorted(registry.FIGURES)
+
+
+def test_unknown_names_are_errors_naming_the_known_ones():
+    with pytest.raises(ValueError, match="unknown dataset 'imagenet'; expected one of swiss_roll"):
+        registry.get("imagenet")
+    with pytest.raises(ValueError, match="unknown figure 'figure9'"):
+        registry.figure("figure9")
+
+
+def test_the_config_has_one_section_per_dataset_typed_by_its_entry():
+    hints = typing.get_type_hints(cfg.config_class())
+    assert {name: hints[name] for name in registry.NAMES} == {d.name: d.section for d in registry.DATASETS.values()}
+
+
+@pytest.mark.parametrize("name", registry.NAMES)
+def test_every_dataset_module_makes_its_split_and_fetched_ones_fetch(name):
+    entry = registry.get(name)
+    module = entry.data_module()
+    assert module.__name__ == entry.module
+    assert callable(module.make_split)
+    assert callable(getattr(module, "fetch_raw", None)) == entry.fetched
+
+
+def test_importing_the_registry_imports_no_dataset_module():
+    code = ("import dpm.registry, dpm.config; import sys; "
+            "print(sorted(m for m in sys.modules if m.startswith('dpm.data')))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def data_section(name: str):
+    return typing.get_type_hints(registry.get(name).section)["data"]
+
+
+@pytest.mark.parametrize("name", registry.NAMES)
+def test_image_datasets_and_only_they_give_an_image_shape(name):
+    assert hasattr(data_section(name), "image_shape") == registry.get(name).is_image
+
+
+@pytest.fixture(scope="module")
+def smoke() -> cfg.Config:
+    return cfg.load(PARAMS, {"profile": "smoke"})
+
+
+@pytest.mark.parametrize("name", [n for n in registry.NAMES if registry.get(n).is_image])
+def test_the_image_shape_a_section_gives_is_the_one_its_module_makes(smoke, tmp_path, name):
+    entry, c = registry.get(name), smoke.section(name).data
+    module = entry.data_module()
+    if entry.fetched:
+        if fetch_module.mirror_root() is None:
+            pytest.skip(f"no offline mirror (${fetch_module.MIRROR_ENV}) to fetch {name} from")
+        module.fetch_raw(c, tmp_path)
+    split = module.make_split(c, tmp_path if entry.fetched else None)
+    assert split.info.image_shape == c.image_shape()
+    assert split.train.shape[1:] == split.holdout.shape[1:] == (math.prod(c.image_shape()),)
+    assert split.info.n_units == c.image_shape()[1] * c.image_shape()[2]
