@@ -9,6 +9,9 @@ Usage (from the repository root):
     snakemake --cores 4 <out>      # build one output and what it needs
     snakemake -n                   # what would run (agrees with dvc status)
 
+Gate stages (``meta: {gate: <check>}`` in dvc.yaml; here ``check_params``) get no rule: their
+check runs when this file is parsed, before any job, and DVC records them (``onstart``).
+
 Needs ``.snakemake/`` and ``.snakemake_timestamp`` in ``.dvcignore``: Snakemake
 writes ``.snakemake_timestamp`` into directory outputs after each job, which
 DVC would otherwise report as a modification of that output.
@@ -55,23 +58,20 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 
-from dpm import config as dpm_config  # noqa: E402  (needs the sys.path entry)
-from pipeline import dvc_bridge  # noqa: E402
+from pipeline import dvc_bridge  # noqa: E402  (needs the sys.path entry)
 
 ROOT = workflow.basedir
-
-# Pre-flight: params.yaml is validated before anything is scheduled, so a bad value stops the
-# run (one line naming the key) before any job can delete an output.
-try:
-    dpm_config.load(f"{ROOT}/params.yaml")
-except dpm_config.ConfigError as error:
-    sys.stderr.write(f"error: {error}\n")
-    sys.exit(1)
 
 
 workdir: ROOT
 
 
+# Pre-flight: the gate stages' checks (check_params: params.yaml validated) run before anything is
+# scheduled, so a bad value stops the run, in one line naming the key, before a job deletes an output.
+_failed = dvc_bridge.check_gates(ROOT) if workflow.is_main_process else None
+if _failed:
+    sys.stderr.write(_failed + "\n")
+    sys.exit(1)
 STAGES = dvc_bridge.load_stages(ROOT)
 # Only the main Snakemake process asks DVC; spawned job processes (cluster or
 # remote executors re-read this file) must not move sentinels mid-run.
@@ -85,9 +85,10 @@ rule all:
         [out for stage in STAGES if not stage.gate for out in stage.rule_outs],
 
 
-# The gate stages (check_params) get no rule: params.yaml was validated above, before any job.
-# After a successful run DVC records them, as `dvc repro` would have run them.
-onsuccess:
+# The gate stages (check_params) get no rule: params.yaml was validated above. Before the first
+# job DVC runs them (quick, skipped when up to date), so their outs exist and dvc.lock records
+# them as `dvc repro` would.
+onstart:
     dvc_bridge.record_gates(ROOT, STAGES)
 
 

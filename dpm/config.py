@@ -171,11 +171,16 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                raise ConfigError(f"line {key_node.start_mark.line + 1}: key {key!r} appears twice in one mapping "
-                                  f"(first on line {seen[key]})")
-            seen[key] = key_node.start_mark.line + 1
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden by design
+                continue
+            key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+            try:
+                twice = key in seen
+            except TypeError:
+                raise ConfigError(f"line {line}: a key must be a plain value, got {key!r}") from None
+            if twice:
+                raise ConfigError(f"line {line}: key {key!r} appears twice in one mapping (first on line {seen[key]})")
+            seen[key] = line
         return super().construct_mapping(node, deep)
 
 
@@ -275,7 +280,10 @@ def _check(value: Any, kind: type, meta: typing.Mapping, path: str) -> Any:
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"{path}: {value} is too large for a number") from None
         if not math.isfinite(value):
             raise ConfigError(f"{path}: expected a finite number, got {value!r}")
     if kind is bool and not isinstance(value, bool):

@@ -7,7 +7,7 @@ stage dispatches through this table, and it imports no dataset module: a stage i
 module of the dataset it runs for (``Dataset.data_module()``), so editing one dataset's module
 reruns only that dataset's stages.
 
-Adding a dataset: its module under dpm/data (``make_split``, and ``fetch`` if it has raw files),
+Adding a dataset: its module under dpm/data (``make_split``, and ``fetch_raw`` if it has raw files),
 its entry here, its section in params.yaml, its items in dvc.yaml's ``foreach`` lists.
 """
 
@@ -271,8 +271,8 @@ class Dataset:
     Attributes:
         name: its params.yaml section and its name in dvc.yaml.
         section: the class of its params.yaml section.
-        module: the module holding ``make_split(config_section, raw_dir)`` (and
-            ``fetch(config_section, dest_dir)`` if ``fetched``).
+        module: the module holding ``make_split(data_section, raw_dir)`` (and
+            ``fetch_raw(data_section, dest_dir)`` if ``fetched``).
         fetched: whether its raw files are fetched (fetch stage) before its split is made.
         model: ``rbf`` (Gaussian diffusion, App. D.1.1), ``sigmoid_mlp`` (binomial, App. D.1.2) or
             ``image`` (Gaussian, App. D.2.1).

@@ -61,12 +61,14 @@ class StageSpec:
         params: Tracked parameter keys; keys from a file other than
             ``params.yaml`` are written ``file:key``; a bare file name means
             the whole file is tracked.
-        gate: The stage's ``meta`` says ``gate: true``: a check that DVC
-            runs before every stage depending on its outs (``check_params``).
-            Snakemake does the same check when it parses the Snakefile, so a
-            gate gets no rule and its outs are no rule's inputs; the Snakefile
-            records it in ``dvc.lock`` after a successful run
-            (:func:`record_gates`). (As a rule with ``ancient()`` edges it
+        gate: The stage's ``meta: {gate: <command>}``: the stage is a check
+            that DVC runs before every stage depending on its outs
+            (``check_params``), and <command> does the same check without
+            writing anything. Snakemake runs <command> when it parses the
+            Snakefile (:func:`check_gates`), so a gate gets no rule and its
+            outs are no rule's inputs; the Snakefile has DVC run it before
+            the first job (:func:`record_gates`), which writes its outs and
+            records it in ``dvc.lock``. (As a rule with ``ancient()`` edges it
             would hide every stale stage below it: Snakemake does not look
             at jobs downstream of one that must run, and ``ancient`` then
             stops the rerun from propagating.)
@@ -79,7 +81,7 @@ class StageSpec:
     dir_outs: frozenset[str]
     persist_outs: frozenset[str]
     params: tuple[str, ...]
-    gate: bool = False
+    gate: str = ""
 
     @property
     def rule_outs(self) -> tuple[str, ...]:
@@ -143,7 +145,7 @@ def _to_spec(stage, root_dir: str) -> StageSpec:
         dir_outs=frozenset(path for path, out in outs if _is_dir_out(out)),
         persist_outs=frozenset(path for path, out in outs if out.persist),
         params=tuple(_param_keys(stage.params)),
-        gate=bool((stage.meta or {}).get("gate")),
+        gate=str((stage.meta or {}).get("gate") or ""),
     )
 
 
@@ -361,13 +363,35 @@ def shell_command() -> str:
     return f"DPM_THREADS={{threads}} {python} {repro}"
 
 
+def check_gates(root: str | os.PathLike[str]) -> str | None:
+    """Run the check command of each gate stage of ``dvc.yaml`` (:attr:`StageSpec.gate`; ``python``
+    is this interpreter). ``dvc.yaml`` is read directly, not through DVC, which would fail first,
+    with a traceback, on the very params file the gate is there to check.
+
+    Returns:
+        The first failing check's message (its stderr), or None if every check passed.
+    """
+    import subprocess
+
+    import yaml
+    stages = yaml.safe_load((Path(root) / PROJECT_FILE).read_text()).get("stages", {})
+    gates = [stage["meta"]["gate"] for stage in stages.values() if (stage.get("meta") or {}).get("gate")]
+    env = {**os.environ, "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
+    for command in gates:
+        result = subprocess.run(command, shell=True, cwd=root, env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            return result.stderr.strip() or f"{command}: exited with {result.returncode}"
+    return None
+
+
 def record_gates(root: str | os.PathLike[str], stages: Iterable[StageSpec]) -> None:
     """Run the ``gate`` stages through DVC (each a quick check, skipped by DVC when up to date),
-    so that ``dvc.lock`` records them after a Snakemake run as after ``dvc repro``.
+    so that their outs exist for the jobs' ``dvc repro`` and ``dvc.lock`` records them as after
+    ``dvc repro``. A Snakemake run with no job leaves them as they were.
 
     Raises:
         subprocess.CalledProcessError: a gate failed (it cannot, after the Snakefile's own
-            check at parse time, unless params.yaml changed during the run).
+            check at parse time, unless params.yaml changed in between).
     """
     import subprocess
     for stage in stages:

@@ -77,6 +77,9 @@ def gather(paths: list[Path], c) -> tuple[np.ndarray, list[dict]]:
             rows = c.batch_rows(b)
             by_batch[b] = pixels[start:start + rows]
             start += rows
+        if start != len(pixels):
+            raise common.StageError(f"{path}: {len(pixels)} samples for its {len(batches)} batches, which hold {start}; "
+                                    "rerun its parzen_samples stage")
         shards.append(record)
     missing = sorted(set(range(c.n_batches())) - set(by_batch))
     if missing:

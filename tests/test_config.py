@@ -205,6 +205,30 @@ def test_a_yaml_syntax_error_is_one_line_with_its_line_number(tmp_path):
     assert "\n" not in message
 
 
+@pytest.mark.parametrize("text, message", [
+    ("? [a, b]\n: 1\n", "line 1: a key must be a plain value"),
+    ("x: {a: 1, a: 2}\n", "line 1: key 'a' appears twice"),
+])
+def test_odd_keys_are_one_line_errors(tmp_path, text, message):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(cfg.ConfigError, match=re.escape(message)):
+        cfg.load(path)
+
+
+def test_a_merge_key_may_be_overridden_as_yaml_allows(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("a: &base {b: 1, c: 2}\nd:\n  <<: *base\n  b: 3\n")
+    assert cfg.read_yaml(path) == {"a": {"b": 1, "c": 2}, "d": {"b": 3, "c": 2}}
+
+
+def test_a_number_too_large_for_a_float_is_an_error_naming_its_key(tmp_path):
+    data = params()
+    data["swiss_roll"]["train"]["learning_rate"] = 10 ** 400
+    with raises_naming("swiss_roll.train.learning_rate: 1000"):
+        cfg.load(write(tmp_path, data))
+
+
 def test_a_file_that_is_not_yaml_is_an_error(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("profile: [quick\n")

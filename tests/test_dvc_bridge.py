@@ -219,3 +219,39 @@ def test_param_change_reruns_only_its_chain(project: Path) -> None:
     ran = set(re.findall(r"Running stage '(\w+)'", repro))
     assert ran == RERUN_ON_A_X
     assert planned_jobs(project) == set()
+
+
+GATE_CHECK = ("import sys, yaml; x = yaml.safe_load(open('params.yaml'))['a']['x']; "
+              "sys.exit(0) if x >= 0 else sys.exit('error: a.x: must be >= 0')")
+
+
+def add_gate(project: Path) -> None:
+    """A gate stage (``meta: {gate: <check>}``) whose out every other stage depends on."""
+    spec = yaml.safe_load((project / "dvc.yaml").read_text())
+    check = f'python -c "{GATE_CHECK}"'
+    gate = {"cmd": f"{check} && echo ok > gate.ok", "deps": ["params.yaml"],
+            "outs": [{"gate.ok": {"cache": False}}], "meta": {"gate": check}}
+    spec["stages"] = {"gate": gate, **spec["stages"]}
+    for stage in spec["stages"].values():
+        if stage is not gate:
+            stage["deps"] = [*stage.get("deps", []), "gate.ok"]
+    (project / "dvc.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def test_a_gate_is_checked_at_parse_time_gets_no_rule_and_is_recorded_after(project: Path) -> None:
+    add_gate(project)
+    stages = {s.name: s for s in dvc_bridge.load_stages(project)}
+    assert stages["gate"].gate.startswith("python -c")
+    assert dvc_bridge.rule_inputs(stages["a1"], stages.values()) == ([], ["seed.txt"])  # no gate.ok
+    run(project, "snakemake", "--cores", "2")
+    assert "gate" not in planned_jobs(project)
+    assert dvc_status(project) == {}  # the gate was recorded (dvc repro --single-item gate)
+    write_params(project, x=-1, y=2)
+    for command in (("snakemake", "--cores", "1"), ("dvc", "repro")):
+        exe = str(BIN_DIR / command[0])
+        failed = subprocess.run([exe, *command[1:]], cwd=project, capture_output=True, text=True)
+        assert failed.returncode != 0 and "error: a.x: must be >= 0" in failed.stderr + failed.stdout
+        assert (project / "a1.txt").read_text() == "1"  # nothing rerun, nothing removed
+    write_params(project, x=3, y=2)
+    run(project, "snakemake", "--cores", "2")
+    assert (project / "a1.txt").read_text() == "3" and dvc_status(project) == {}

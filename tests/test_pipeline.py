@@ -20,13 +20,14 @@ def tool(name: str) -> str:
     return str(BIN / name) if (BIN / name).exists() else name
 
 
-def run(folder: Path, *command: str, expect: int = 0) -> str:
+def run(folder: Path, *command: str, fail: bool = False) -> str:
     """Run a command as a user with this environment activated (stages call plain `python`);
-    every stage appends the project files it imported to ``imports.jsonl``."""
+    every stage appends the project files it imported to ``imports.jsonl``. It must succeed, or
+    with ``fail`` exit non-zero."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
            "DPM_IMPORTS_LOG": str(folder / "imports.jsonl")}
     result = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env)
-    assert result.returncode == expect, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (result.returncode != 0) == fail, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
 
 
@@ -122,7 +123,7 @@ def test_a_swiss_roll_parameter_reruns_only_the_swiss_roll_stages(project):
     assert changed(project) == {"check_params", "train@swiss_roll"}
     plan = run(project, tool("snakemake"), "--cores", "1", "-n", "results/table1.csv")
     planned = {line.split()[1].rstrip(":") for line in plan.splitlines() if line.startswith(("rule ", "localrule "))}
-    assert planned == {"check_params", "train_swiss_roll", "evaluate_swiss_roll", "toy_figure_figure1", "table1"}
+    assert planned == {"train_swiss_roll", "evaluate_swiss_roll", "toy_figure_figure1", "table1"}  # the gate: at parse time
     log = run(project, tool("dvc"), "repro")
     assert stages_run(log) == {"check_params", "train@swiss_roll", "evaluate@swiss_roll", "toy_figure@figure1",
                                "table1"}
@@ -161,7 +162,7 @@ def test_bad_params_stop_both_tools_with_one_line_and_lose_nothing(project, key,
     params = (project / "params.yaml").read_text()
     set_param(project, key, value)
     for command in ((tool("dvc"), "repro"), (tool("snakemake"), "--cores", "1")):
-        output = run(project, *command, expect=1)
+        output = run(project, *command, fail=True)
         errors = [line for line in output.splitlines() if line.startswith(("error:", "ERROR:"))]
         assert errors and named in errors[0], output[-2000:]
         assert "Traceback" not in output
@@ -181,6 +182,7 @@ def test_every_stage_depends_on_the_project_modules_it_imports(project):
     """dvc.yaml's deps must name every dpm/ and pipeline/ file a stage imported when it ran
     (lazy imports included: each stage records them, pipeline.common._record_imports)."""
     stages = {" ".join(stage.cmd.split()[2:]): stage for stage in dvc_bridge.load_stages(project)}  # python -m …
+    stages.update({" ".join(stage.gate.split()[2:]): stage for stage in stages.values() if stage.gate})
     records = [json.loads(line) for line in (project / "imports.jsonl").read_text().splitlines()]
     seen = set()
     for record in records:
@@ -189,4 +191,4 @@ def test_every_stage_depends_on_the_project_modules_it_imports(project):
         ours = {f for f in record["files"] if f.split("/")[0] in ("dpm", "pipeline") and not f.endswith("__init__.py")}
         missing = {f for f in ours if not any(f == d or f.startswith(d + "/") for d in stage.deps)}
         assert not missing, f"stage {stage.name} imports {sorted(missing)} but dvc.yaml does not list them"
-    assert seen == {stage.name for stage in stages.values()}  # every stage ran and was checked
+    assert seen == {stage.name for stage in stages.values()}  # every stage ran (or its gate check) and was checked

@@ -97,6 +97,17 @@ def test_gather_names_a_missing_batch_a_repeated_one_and_other_params(tmp_path):
         parzen.gather([tmp_path / "nowhere.npz"], PARAMS)
 
 
+def test_gather_names_a_shard_with_too_few_or_too_many_samples(tmp_path):
+    paths = shards(tmp_path, 2)
+    for change in (lambda pixels: pixels[:-1], lambda pixels: np.concatenate([pixels, pixels[:1]])):
+        with np.load(paths[0], allow_pickle=False) as npz:
+            parts = {key: npz[key] for key in npz.files}
+        broken = tmp_path / "broken.npz"
+        np.savez(broken, **{**parts, "pixels": change(parts["pixels"])})
+        with pytest.raises(common.StageError, match=r"broken.npz: \d+ samples for its 2 batches, which hold 6"):
+            parzen.gather([broken, paths[1]], PARAMS)
+
+
 def test_finished_batches_are_kept_for_the_same_fingerprint_and_dropped_for_another(tmp_path):
     from pipeline.parzen_samples import _resume_dir
     folder = _resume_dir(tmp_path / "resume", "key-a")

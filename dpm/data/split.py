@@ -9,7 +9,7 @@ scaled units so that it can be set beside K. Images are kept as their 8-bit leve
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -75,9 +75,6 @@ class Split:
     holdout: np.ndarray
     info: DataInfo
     true_log_likelihood_nats: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    def relabelled(self, label: str) -> "Split":
-        return replace(self, info=replace(self.info, label=label))
 
 
 def save(split: Split, folder: str | Path) -> None:

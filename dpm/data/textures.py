@@ -264,8 +264,8 @@ def photograph_paths(c: BarkData, raw_dir: str | Path) -> list[Path]:
 def photographs(c: BarkData, raw_dir: str | Path) -> list[np.ndarray]:
     """The photographs of ``c.source``, grey (H, W) uint8, each checked against the size the
     configuration was validated for (``BarkData.PHOTO_SHAPES``)."""
-    photos = []
-    for path, photo in zip(photograph_paths(c, raw_dir), load_grey(photograph_paths(c, raw_dir))):
+    photos, paths = [], photograph_paths(c, raw_dir)
+    for path, photo in zip(paths, load_grey(paths)):
         if photo.shape != BarkData.PHOTO_SHAPES[c.source]:
             raise ValueError(f"{path}: expected a {BarkData.PHOTO_SHAPES[c.source]} photograph, got {photo.shape}")
         photos.append(photo)
