@@ -2,7 +2,7 @@
 
 Most tests use small synthetic files in a temporary folder. The last ones decode the real
 offline mirror when it is present (``$DPM_DATA_MIRROR``, else ``shared/data-mirror`` beside the
-repository) and are skipped otherwise.
+repository), which must be there.
 """
 
 import dataclasses
@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import pickle
+import re
 import stat
 import tarfile
 import types
@@ -488,7 +489,7 @@ def _real_mirror() -> Path:
     env = os.environ.get("DPM_DATA_MIRROR")
     root = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data-mirror"
     if not root.is_dir():
-        pytest.skip(f"no offline data mirror at {root}")
+        pytest.fail(f"no offline data mirror at {root}: set DPM_DATA_MIRROR (README, Data)")
     return root
 
 
@@ -518,10 +519,31 @@ def test_mirror_stand_in_textures_decode_to_grey(tmp_path):
         assert image.std() > 10  # a photograph, not a blank
 
 
-def test_mirror_bark_extracts_160_grey_images(tmp_path):
+def test_the_texture_split_reads_only_its_photographs_not_leftovers(tmp_path):
+    from dpm.registry import BarkData
+    c = BarkData(source="stand_in", patch_size=32, stride=32, holdout_fraction=0.25, dequantisation="level")
+    textures.fetch_stand_in(tmp_path, _real_mirror())
+    clean = textures.make_split(c, tmp_path)
+    # a temporary file left by an interrupted write (old style and new), and a stray image
+    for name in (".brick.png.abc123.tmp.png", ".brick.png.abc123.tmp", "holiday.png"):
+        (tmp_path / name).write_bytes((tmp_path / "grass.png").read_bytes())
+    again = textures.make_split(c, tmp_path)
+    assert np.array_equal(clean.train, again.train) and np.array_equal(clean.holdout, again.holdout)
+    assert [p.name for p in textures.photograph_paths(c, tmp_path)] == ["brick.png", "grass.png", "gravel.png"]
+    (tmp_path / "grass.png").unlink()
+    with pytest.raises(FileNotFoundError, match="missing grass.png; rerun the fetch stage"):
+        textures.make_split(c, tmp_path)
+
+
+def test_mirror_bark_extracts_160_grey_images_or_says_where_to_put_the_zip(tmp_path, monkeypatch):
     mirror = _real_mirror()
-    if not (mirror / textures.BARK.mirror_path).is_file():
-        pytest.skip(f"the mirror has no {textures.BARK.mirror_path}")
+    if not (mirror / textures.BARK.mirror_path).is_file():  # as on the team's machines today
+        def offline(url, path):
+            raise urllib.error.URLError("no network in this test")
+        monkeypatch.setattr(fetch_module, "_download", offline)
+        with pytest.raises(MissingDataError, match=re.escape(f"put a verified copy at {mirror / textures.BARK.mirror_path}")):
+            textures.fetch_bark(tmp_path, mirror)
+        return
     paths = textures.fetch_bark(tmp_path, mirror)
     assert [p.name for p in paths] == _bark_names(("T01", "T02", "T03", "T04"))
     images = textures.load_grey(paths[::40])

@@ -116,7 +116,7 @@ def test_the_image_shape_a_section_gives_is_the_one_its_module_makes(smoke, tmp_
     module = entry.data_module()
     if entry.fetched:
         if fetch_module.mirror_root() is None:
-            pytest.skip(f"no offline mirror (${fetch_module.MIRROR_ENV}) to fetch {name} from")
+            pytest.fail(f"no offline mirror (${fetch_module.MIRROR_ENV}) to fetch {name} from")
         module.fetch_raw(c, tmp_path)
     split = module.make_split(c, tmp_path if entry.fetched else None)
     assert split.info.image_shape == c.image_shape()
