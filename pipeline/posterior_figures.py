@@ -89,7 +89,7 @@ def inpaint(trained, clean, region, generator):
 
 def full_size_inpainting(trained, raw_dir: Path):
     """Figure 5 at the photographs' holdout size: see the module's docstring."""
-    from dpm.data import textures  # only this figure reads the photographs themselves
+    from dpm.data import images, textures  # only this figure reads the photographs themselves
     c, device = trained.section, trained.device
     paths, photos = textures.photograph_paths(c.data, raw_dir), textures.photographs(c.data, raw_dir)
     chosen = image_stage.spread(np.arange(len(paths)), min(len(paths), MAX_PHOTOGRAPHS))
@@ -109,9 +109,8 @@ def full_size_inpainting(trained, raw_dir: Path):
     mse = lambda x: ((x - clean)[:, ~mask] ** 2).mean().item()  # noqa: E731
     columns = {"holdout": clean, "central square replaced by noise": shown, "inpainted": filled,
                "unconditioned sample": free}
-    scaling = trained.objective.codec.scaling
-    pixels = {name: np.clip(scaling.invert(x.cpu().numpy()), 0, 1).reshape(-1, side, side)
-              for name, x in columns.items()}
+    scaling = trained.objective.codec.scaling  # the codec's image shape is the patch's, not the square's
+    pixels = {name: images.to_pixels(x, scaling).reshape(-1, side, side) for name, x in columns.items()}
     rows = [[pixels[name][i] for name in columns] for i in range(len(squares))]
     title = image_stage.title(trained, f"{side}×{side} holdout squares, central {side // 2}×{side // 2} inpainted; "
                                        f"MSE in the square: inpainted {mse(filled):.3f}, unconditioned sample "
