@@ -18,17 +18,22 @@ DVC would otherwise report as a modification of that output.
 
 How staleness is decided:
     DVC decides *whether* a stage is stale.  At parse time the bridge asks
-    ``dvc status`` and rewrites ``.snakemake/dpm-stage-state/<stage>`` (an
-    input of the stage's rule) for each changed stage -- new mtime AND new
-    content, since Snakemake >= 8 ignores a newer input whose checksum it
-    has already seen; up-to-date stages get an empty sentinel with mtime 0.
-    Snakemake then reruns exactly those stages plus, through mtimes,
-    everything downstream of them.  Source deps (not produced
-    by any stage) are ``ancient()``: their mtimes are ignored, DVC's content
-    hashes (via the sentinel) decide.  Params files are not inputs at all:
-    DVC tracks individual keys, so editing ``a.x`` only reruns stages that
-    use ``a.x``.  ``persist: true`` outs are not declared as outputs, since
-    Snakemake would delete them before the job (DVC checks them anyway).
+    ``dvc status`` and sets ``.snakemake/dpm-stage-state/<stage>`` (an input
+    of the stage's rule, the only one not ``ancient()``): newer than the
+    outputs (new mtime and new content, since Snakemake >= 8 ignores a newer
+    input whose checksum it has already seen) while DVC reports the stage
+    changed or below a changed stage (``dvc_bridge.with_downstream``), empty
+    with mtime 0 otherwise.
+    The sentinels are a function of DVC's state alone: a dry run changes no
+    project file, and a change undone after ``snakemake -n`` plans nothing.
+    Every other input is ``ancient()`` (mtimes decide nothing, so outputs
+    restored by ``dvc pull``/``dvc checkout`` in whatever order are not
+    stale), except the outputs of the stages that will rerun: Snakemake does
+    not propagate a rerun across ``ancient()`` inputs.
+    Params files are not inputs at all: DVC tracks individual keys, so editing
+    ``a.x`` only reruns stages that use ``a.x``.  ``persist: true`` outs are
+    not declared as outputs, since Snakemake would delete them before the job
+    (DVC checks them anyway).
 
 How a stage runs -- approach (a), ``dvc --wait-for-lock repro --single-item
 <stage>``, chosen over (b), "run the cmd in the shell, then
@@ -50,15 +55,21 @@ How a stage runs -- approach (a), ``dvc --wait-for-lock repro --single-item
       upstream stage rebuilt identical data, or a param was set back) is
       restored from ``.dvc/cache`` instead of recomputed (this also holds
       for ``snakemake -R/-F``; use ``dvc repro -f`` to really recompute).
+      DVC keeps no run-cache for stages with ``persist`` outs (train,
+      parzen_samples): those always run their command, which resumes from
+      their checkpoint.
       With (b) the command always runs, and ``commit --force`` records
       whatever is in the workspace even if the command did something else.
 """
 
+import os
 import sys
+
+import yaml
 
 sys.path.insert(0, workflow.basedir)
 
-from pipeline import dvc_bridge  # noqa: E402  (needs the sys.path entry)
+from pipeline import cluster, dvc_bridge  # noqa: E402  (needs the sys.path entry)
 
 ROOT = workflow.basedir
 
@@ -75,8 +86,17 @@ if _failed:
 STAGES = dvc_bridge.load_stages(ROOT)
 # Only the main Snakemake process asks DVC; spawned job processes (cluster or
 # remote executors re-read this file) must not move sentinels mid-run.
-CHANGED = dvc_bridge.changed_stages(ROOT) if workflow.is_main_process else ()
-SENTINELS = dvc_bridge.sync_sentinels(ROOT, STAGES, CHANGED)
+CHANGED = dvc_bridge.with_downstream(STAGES, dvc_bridge.changed_stages(ROOT)) if workflow.is_main_process else ()
+SENTINELS = dvc_bridge.sync_sentinels(ROOT, STAGES, CHANGED) if workflow.is_main_process else {
+    stage.name: dvc_bridge.sentinel_path(ROOT, stage).relative_to(ROOT).as_posix() for stage in STAGES}
+# Jobs run `python` (dvc_bridge.shell_command): this interpreter, in every job and on every node.
+os.environ["PATH"] = dvc_bridge.interpreter_path(os.environ.get("PATH", ""))
+PARAMS = yaml.safe_load(open(os.path.join(ROOT, "params.yaml"))) or {}
+
+
+# outputs of the stages that will rerun: the only inputs not ancient(), so the rerun reaches every
+# stage below (Snakemake does not propagate a rerun across ancient() inputs)
+_STALE_OUTS = {out for stage in STAGES if stage.name in CHANGED for out in stage.rule_outs}
 
 
 rule all:
@@ -99,8 +119,7 @@ for _stage in (stage for stage in STAGES if not stage.gate):
         name:
             _stage.rule_name
         input:
-            _upstream,
-            [ancient(path) for path in _sources],
+            [path if path in _STALE_OUTS else ancient(path) for path in _upstream + _sources],
             sentinel=SENTINELS[_stage.name],
         output:
             [
@@ -109,6 +128,7 @@ for _stage in (stage for stage in STAGES if not stage.gate):
             ],
         params:
             stage=_stage.name,  # shell: is evaluated lazily; bind the name here
-        threads: 1  # one core per stage; --cores N runs N stages side by side
+        threads: PARAMS.get("threads", 1)  # what the stage uses (pipeline.common.load_config), in either tool
+        resources: **cluster.resources(_stage.name, PARAMS)  # for a cluster scheduler (profiles/slurm)
         shell:
             dvc_bridge.shell_command()

@@ -235,7 +235,7 @@ def benchmark(config_path: str | Path, profile: str | None = None, datasets: lis
 
     Args:
         config_path: params.yaml.
-        profile: smoke, quick or paper; None: the file's.
+        profile: smoke, quick or paper, composed from conf/; None: the values in config_path.
         datasets: a subset of the datasets, in order; None: all.
         device: auto, cpu or cuda; None: the file's.
         seconds: time budget of each measurement.
@@ -249,8 +249,8 @@ def benchmark(config_path: str | Path, profile: str | None = None, datasets: lis
     unknown = [name for name in datasets or [] if name not in registry.NAMES]
     if unknown:
         raise ValueError(f"unknown dataset(s) {unknown}; expected some of {registry.NAMES}")
-    config = cfg.load(config_path, {} if profile is None else {"profile": profile})
-    paper = cfg.load(config_path, {"profile": "paper"})
+    config = cfg.load(config_path) if profile is None else cfg.load_profile(profile)
+    paper = cfg.load_profile("paper")
     torch_device = devices.resolve(device or config.device)
     provenance = {"device": devices.describe(torch_device), "device_kind": torch_device.type,
                   "torch": torch.__version__, "profile": config.profile, "allocator": allocator,

@@ -7,9 +7,9 @@ line), a duplicate key, an unknown or missing key, a wrong type, a number that i
 of range, and values that do not fit together (each section's ``problems()``). The sections of the
 datasets themselves are declared in ``dpm/registry.py``, beside the rest of what each dataset is.
 
-Profiles: a leaf written as a mapping keyed by exactly the profile names
-(``{smoke: 200, quick: 20000, paper: 500000}``) takes the value of the selected ``profile``;
-any other leaf is the same in every profile.
+Profiles: params.yaml holds the values a run uses, composed by Hydra (as ``dvc exp run`` does it)
+from ``conf/config.yaml`` and one of ``conf/profile/{smoke,quick,paper}.yaml``; ``compose`` and
+``load_profile`` do the same in memory.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import yaml
 
 PROFILES = ("smoke", "quick", "paper")
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+"""Where params.yaml is composed from: config.yaml and profile/<name>.yaml (Hydra's layout)."""
 DEVICES = ("auto", "cpu", "cuda")
 # the choices params.yaml offers; the modules that implement them check against these
 SCHEDULES = ("fixed", "learned")
@@ -145,15 +147,40 @@ class EvalConfig(Section):
 
 
 @dataclass(frozen=True)
-class Config:
-    """The whole of params.yaml, resolved for one profile: ``profile``, ``device`` and one
+class Request(Section):
+    """What one stage asks of a cluster scheduler."""
+    mem_mb: int = spec(1)
+    runtime: int = spec(1)  # minutes
+    gpus: int = spec(0)
+
+
+@dataclass(frozen=True)
+class Resources(Section):
+    """Requests by kind of stage: ``train``, ``sample`` (from a trained model), ``default``."""
+    default: Request
+    train: Request
+    sample: Request
+
+
+@dataclass(frozen=True)
+class Config(Section):
+    """The whole of params.yaml: ``profile``, ``device``, ``threads``, ``resources`` and one
     section per dataset of ``dpm.registry`` (the class ``load`` returns adds those fields)."""
     profile: str = spec(choices=PROFILES)
     device: str = spec(choices=DEVICES)
+    threads: int = spec(1, 1024)
+    resources: Resources
 
     def section(self, name: str):
         """The params.yaml section of dataset ``name``."""
         return getattr(self, name)
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        for kind in ("default", "train", "sample"):
+            gpus = getattr(self.resources, kind).gpus
+            if gpus and self.device != "cuda":
+                yield "device", (f"resources.{kind}.gpus is {gpus}: a job given a GPU must use it, so device "
+                                 f"must be cuda (got {self.device!r}; auto would fall back to the CPU)")
 
 
 @functools.cache
@@ -201,11 +228,11 @@ def read_yaml(path: str | Path) -> Any:
 
 
 def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Config:
-    """Read, resolve and validate params.yaml.
+    """Read and validate params.yaml.
 
     Args:
         path: the YAML file.
-        overrides: dotted keys replacing values after reading (``{"profile": "smoke"}``);
+        overrides: dotted keys replacing values after reading (``{"device": "cpu"}``);
             an unknown key is an error, as in the file.
 
     Raises:
@@ -216,10 +243,32 @@ def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = No
         raise ConfigError(f"{path}: expected a mapping at the top level")
     for key, value in (overrides or {}).items():
         _set_dotted(raw, key, value)
-    profile = raw.get("profile")
-    if profile not in PROFILES:
-        raise ConfigError(f"profile: expected one of {PROFILES}, got {profile!r}")
-    return _build(config_class(), raw, "", profile)
+    return _build(config_class(), raw, "")
+
+
+def compose(overrides: Sequence[str] = (), conf_dir: str | Path | None = None) -> dict[str, Any]:
+    """params.yaml as ``dvc exp run`` composes it: conf/config.yaml, its profile, then ``overrides``
+    in Hydra's syntax (``profile=smoke``, ``mnist.train.n_iterations=50``).
+
+    Raises:
+        ConfigError: an override or a conf file Hydra cannot use.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+    try:
+        with initialize_config_dir(str(Path(conf_dir or CONF_DIR).resolve()), version_base=None):
+            composed = hydra_compose(config_name="config", overrides=list(overrides))
+        return OmegaConf.to_container(composed, resolve=True)
+    except (HydraException, OmegaConfBaseException) as error:
+        raise ConfigError(f"conf/: cannot compose with {list(overrides)}: {error}") from None
+
+
+def load_profile(profile: str, overrides: Sequence[str] = (), conf_dir: str | Path | None = None) -> Config:
+    """The validated values of ``profile`` (with ``overrides``), composed as params.yaml would be."""
+    return _build(config_class(), compose([f"profile={profile}", *overrides], conf_dir), "")
 
 
 def _set_dotted(raw: dict, key: str, value: Any) -> None:
@@ -234,7 +283,7 @@ def _set_dotted(raw: dict, key: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _build(cls: type, raw: Any, path: str, profile: str) -> Any:
+def _build(cls: type, raw: Any, path: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path or 'params'}: expected a mapping, got {raw!r}")
     hints = typing.get_type_hints(cls)
@@ -248,10 +297,9 @@ def _build(cls: type, raw: Any, path: str, profile: str) -> Any:
         if f.name not in raw:
             raise ConfigError(f"{key_path}: missing")
         if dataclasses.is_dataclass(hints[f.name]):
-            values[f.name] = _build(hints[f.name], raw[f.name], key_path, profile)
+            values[f.name] = _build(hints[f.name], raw[f.name], key_path)
         else:
-            value = _pick_profile(raw[f.name], key_path, profile)
-            values[f.name] = _check(value, hints[f.name], f.metadata, key_path)
+            values[f.name] = _check(raw[f.name], hints[f.name], f.metadata, key_path)
     built = cls(**values)
     for key, problem in built.problems() if isinstance(built, Section) else ():
         raise ConfigError(f"{_join(path, key)}: {problem}")
@@ -262,16 +310,11 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _pick_profile(value: Any, path: str, profile: str) -> Any:
-    if not isinstance(value, dict):
-        return value
-    if set(value) != set(PROFILES):
-        raise ConfigError(f"{path}: a per-profile value needs exactly the keys {PROFILES}, "
-                          f"got {sorted(value, key=str)}")
-    return value[profile]
-
-
 def _check(value: Any, kind: type, meta: typing.Mapping, path: str) -> Any:
+    if isinstance(value, dict) and value and set(value) <= set(PROFILES):
+        raise ConfigError(f"{path}: a per-profile value ({value}) is not read from params.yaml any more: "
+                          f"put each profile's value in conf/profile/<profile>.yaml and compose "
+                          f"(README \"Params\")")
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{path}: expected an integer, got {value!r}")

@@ -25,16 +25,11 @@ class StageError(RuntimeError):
 def run(main: Callable[[list[str] | None], None]) -> None:
     """Run a stage's ``main``; a known failure prints ``error: ...`` and exits with status 1.
 
-    ``DPM_THREADS`` (set by the Snakefile to the rule's threads) caps torch's CPU threads.
     Freed memory is kept for reuse (``dpm.device.keep_freed_memory``).
     """
     from dpm.device import keep_freed_memory
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     keep_freed_memory()
-    threads = os.environ.get("DPM_THREADS", "")
-    if threads.isdigit() and int(threads) > 0:
-        import torch
-        torch.set_num_threads(int(threads))
     try:
         main(None)
     except (cfg.ConfigError, StageError, RuntimeError, OSError, ValueError) as error:
@@ -58,8 +53,12 @@ def _record_imports() -> None:
 
 
 def load_config() -> cfg.Config:
-    """params.yaml, validated (raises ConfigError naming the key)."""
-    return cfg.load(PARAMS)
+    """params.yaml, validated (raises ConfigError naming the key); torch's CPU threads set to its
+    ``threads``, whichever tool runs the stage (Snakemake also schedules the stage as that many cores)."""
+    import torch
+    config = cfg.load(PARAMS)
+    torch.set_num_threads(config.threads)
+    return config
 
 
 def fingerprint(*parts: object) -> str:

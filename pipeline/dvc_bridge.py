@@ -11,11 +11,12 @@ two tools can never drift apart:
   rerun (changed params, deps, command, missing/modified outs, new stages).
 * :func:`sync_sentinels` turns that answer into file mtimes that Snakemake
   understands: every stage gets a sentinel file under
-  ``.snakemake/dpm-stage-state/`` that is an input of its rule.  The
-  sentinel of a changed stage is touched to *now* (forcing a rerun); a new
-  sentinel of an up-to-date stage is created with mtime 0 (epoch), so it
-  never forces anything.  Downstream stages rerun through Snakemake's normal
-  mtime propagation.
+  ``.snakemake/dpm-stage-state/``, an input of its rule, newer than its
+  outputs exactly while DVC reports the stage changed.
+  Every input of a rule is ``ancient()``: file mtimes decide nothing, so
+  files restored by ``dvc checkout``/``dvc pull`` in any order are not
+  stale. Downstream stages rerun through Snakemake's propagation of forced
+  jobs.
 * :func:`rule_inputs` and :func:`shell_command` provide the remaining pieces
   of each generated rule.
 
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -226,7 +226,7 @@ def changed_stages(root: str | os.PathLike[str]) -> frozenset[str]:
     command, params or deps changed, its outs are missing or modified, it is
     new (no ``dvc.lock`` entry yet) or it is ``always_changed``.  Stages that
     are stale only because an upstream stage has not run yet are *not*
-    reported; Snakemake handles those through mtimes.
+    reported; Snakemake reruns those below a job that runs.
 
     Args:
         root: Repository root.
@@ -244,6 +244,26 @@ def changed_stages(root: str | os.PathLike[str]) -> frozenset[str]:
             for stage in repo.index.stages
             if isinstance(stage, PipelineStage) and stage.addressing in status
         )
+
+
+def with_downstream(stages: Iterable[StageSpec], changed: Iterable[str]) -> frozenset[str]:
+    """``changed`` and every stage that depends, through any chain of deps and outs, on one of them.
+
+    DVC reports only the first stage of a stale chain (the others are stale because it has not
+    run yet). Snakemake looks at nothing below a job that must run and reruns it only through
+    inputs that are not ``ancient()``: the Snakefile leaves the outputs of exactly these stages
+    not ancient, and every other input ancient (mtimes, which ``dvc pull`` and ``dvc checkout``
+    set in no particular order, decide nothing).
+    """
+    stages = list(stages)
+    stale = set(changed)
+    grew = True
+    while grew:
+        below = {s.name for s in stages if s.name not in stale and any(
+            _overlaps(dep, out) for dep in s.deps for u in stages if u.name in stale for out in u.outs)}
+        stale |= below
+        grew = bool(below)
+    return frozenset(stale)
 
 
 def sentinel_path(root: str | os.PathLike[str], stage: StageSpec) -> Path:
@@ -264,15 +284,20 @@ def sync_sentinels(
     stages: Iterable[StageSpec],
     changed: Iterable[str],
 ) -> dict[str, str]:
-    """Create/touch each stage's sentinel according to DVC's verdict.
+    """Set each stage's sentinel from DVC's verdict: a function of DVC's state alone.
 
     A changed stage's sentinel gets the current mtime, so it is newer than
     the stage's outputs and Snakemake reruns the stage.  Its content changes
     too (a nanosecond timestamp): Snakemake >= 8 ignores an input that is
     newer than the outputs if its checksum equals the one recorded at the
-    last run, so touching alone is not enough.  A missing sentinel of an
-    up-to-date stage is created empty with mtime 0 so it never forces a
-    rerun.  Existing sentinels of up-to-date stages are left alone.
+    last run, so touching alone is not enough.  The sentinel of an up-to-date
+    stage is empty with mtime 0, so it never forces a rerun; one a dry run
+    (``snakemake -n``) set for a change that was then undone is reset to that
+    at the next parse. So a dry run has no effect on any later run, and
+    nothing of the project changes (the sentinels live in Snakemake's own
+    ``.snakemake/``). (Snakemake offers no parse-time ``--forcerun``: its DAG
+    settings are attached to the workflow only after the Snakefile is read;
+    and it does not rerun a job for a missing output that no job requests.)
 
     Args:
         root: Repository root.
@@ -289,8 +314,8 @@ def sync_sentinels(
         path.parent.mkdir(parents=True, exist_ok=True)
         if stage.name in changed:
             path.write_text(f"dvc status reported a change at {time.time_ns()}\n")
-        elif not path.exists():
-            path.touch()
+        elif not path.exists() or path.stat().st_size or path.stat().st_mtime:
+            path.write_text("")
             os.utime(path, (0, 0))
         paths[stage.name] = path.relative_to(root).as_posix()
     return paths
@@ -304,9 +329,9 @@ def rule_inputs(
     A dep that equals, lies inside, or contains rule outputs of other stages
     (:attr:`StageSpec.rule_outs`) is replaced by those outputs, so Snakemake
     links the rules like DVC's DAG.  Remaining deps are source files (or
-    ``persist`` outs of other stages, which must then already exist); the
-    Snakefile marks them ``ancient()`` because DVC's content hashes (via the
-    sentinel), not mtimes, decide whether they changed. Outs of a ``gate``
+    ``persist`` outs of other stages, which must then already exist). The
+    Snakefile marks both ``ancient()``: DVC's content hashes (through the
+    sentinel), not mtimes, decide what is stale. Outs of a ``gate``
     stage are left out (:attr:`StageSpec.gate`).
 
     Args:
@@ -348,19 +373,21 @@ def shell_command() -> str:
     environment and run-cache, and records the result in ``dvc.lock``.
     ``--wait-for-lock`` makes concurrent jobs queue for DVC's repository
     lock instead of failing; DVC releases that lock while the stage command
-    runs, so independent stages execute in parallel.  DVC is started with
-    the interpreter running Snakemake, so no ``dvc`` on ``PATH`` is needed.
-
-    ``DPM_THREADS`` hands the rule's ``threads`` to the stage (``pipeline.common.run`` sets
-    torch's thread count from it): two stages side by side under ``--cores 2`` then use one
-    core each instead of four threads fighting over two cores.
+    runs, so independent stages execute in parallel.  ``python`` is the
+    interpreter running Snakemake: the Snakefile puts its directory first on
+    ``PATH`` (:func:`interpreter_path`), which jobs inherit, on a cluster node too;
+    no machine's path is written into the command (Snakemake records it, and a
+    changed command would rerun the job).
 
     Returns:
         A command template for Snakemake's ``shell:`` directive.
     """
-    python = shlex.quote(sys.executable).replace("{", "{{").replace("}", "}}")
-    repro = "-m dvc --wait-for-lock repro --single-item {params.stage:q}"
-    return f"DPM_THREADS={{threads}} {python} {repro}"
+    return "python -m dvc --wait-for-lock repro --single-item {params.stage:q}"
+
+
+def interpreter_path(path: str) -> str:
+    """``path`` (a ``PATH`` value) with the running interpreter's directory first."""
+    return os.pathsep.join([os.path.dirname(sys.executable), path])
 
 
 def check_gates(root: str | os.PathLike[str]) -> str | None:
@@ -376,7 +403,7 @@ def check_gates(root: str | os.PathLike[str]) -> str | None:
     import yaml
     stages = yaml.safe_load((Path(root) / PROJECT_FILE).read_text()).get("stages", {})
     gates = [stage["meta"]["gate"] for stage in stages.values() if (stage.get("meta") or {}).get("gate")]
-    env = {**os.environ, "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
+    env = {**os.environ, "PATH": interpreter_path(os.environ.get("PATH", ""))}
     for command in gates:
         result = subprocess.run(command, shell=True, cwd=root, env=env, capture_output=True, text=True)
         if result.returncode != 0:

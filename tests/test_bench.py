@@ -30,7 +30,7 @@ def test_one_row_per_dataset_with_positive_figures():
 
 @pytest.mark.parametrize("name", registry.NAMES)
 def test_synthetic_data_has_the_model_shape(name):
-    section = cfg.load(PARAMS, {"profile": "smoke"}).section(name)
+    section = cfg.load_profile("smoke").section(name)
     info = bench.synthetic_info(name, section)
     x = bench.synthetic(info, 3, torch.Generator().manual_seed(0), torch.device("cpu"))
     assert x.shape == (3, info.n_dims)
@@ -45,7 +45,7 @@ def test_synthetic_data_has_the_model_shape(name):
 
 
 def test_many_samples_are_drawn_in_the_parzen_batch_where_there_is_one():
-    config = cfg.load(PARAMS, {"profile": "smoke"})
+    config = cfg.load_profile("smoke")
     assert bench.sample_batch_size(config.mnist) == config.mnist.parzen.batch_size
     assert bench.sample_batch_size(config.cifar10) == config.cifar10.eval.batch_size
 

@@ -24,10 +24,8 @@ PROFILE = "smoke"
 
 
 def params() -> dict:
-    """params.yaml as plain data, its profile set to ``PROFILE``."""
-    data = yaml.safe_load(PARAMS.read_text())
-    data["profile"] = PROFILE
-    return data
+    """params.yaml of ``PROFILE`` as plain data, composed from conf/ as ``dvc exp run`` does."""
+    return cfg.compose([f"profile={PROFILE}"])
 
 
 def write(tmp_path: Path, data: dict) -> Path:
@@ -66,11 +64,37 @@ DELETE = object()
 
 def test_the_shipped_params_load_in_every_profile():
     for profile in cfg.PROFILES:
-        c = cfg.load(PARAMS, {"profile": profile})
+        c = cfg.load_profile(profile)
         assert c.profile == profile
         assert c.swiss_roll.diffusion.n_steps == 40
         assert c.section("swiss_roll") is c.swiss_roll
-    assert cfg.load(PARAMS, {"profile": "paper"}).heartbeat.diffusion.n_steps == 2000
+    assert cfg.load_profile("paper").heartbeat.diffusion.n_steps == 2000
+    assert cfg.load_profile("smoke").heartbeat.diffusion.n_steps == 200
+    assert cfg.load_profile("quick", ["heartbeat.diffusion.n_steps=300"]).heartbeat.diffusion.n_steps == 300
+
+
+def test_params_yaml_is_conf_composed_with_its_profile():
+    """The tracked params.yaml is what `dvc exp run` would compose (nobody edited it by hand)."""
+    shipped = yaml.safe_load(PARAMS.read_text())
+    assert shipped == cfg.compose([f"profile={shipped['profile']}"])
+
+
+def test_compose_rejects_an_unknown_profile_or_key():
+    with raises_naming("conf/: cannot compose"):
+        cfg.compose(["profile=huge"])
+    with raises_naming("conf/: cannot compose"):
+        cfg.compose(["swiss_roll.train.lr=0.1"])
+
+
+def test_a_per_profile_mapping_in_params_yaml_says_where_profiles_live_now(tmp_path):
+    with raises_naming("swiss_roll.train.n_iterations: a per-profile value"):
+        load_edited(tmp_path, ("swiss_roll.train.n_iterations", {"smoke": 1, "quick": 2, "paper": 3}))
+
+
+def test_a_gpu_request_needs_device_cuda(tmp_path):
+    with raises_naming("device: resources.train.gpus is 1"):
+        load_edited(tmp_path, ("resources.train.gpus", 1))
+    assert load_edited(tmp_path, ("resources.train.gpus", 1), ("device", "cuda")).resources.train.gpus == 1
 
 
 BAD = [
@@ -102,9 +126,7 @@ def test_each_kind_of_bad_value_is_an_error_naming_its_key(tmp_path, key, value,
     ("swiss_roll.train.learning_rate", math.inf),
     ("heartbeat.diffusion.beta_1", math.inf),
     ("mnist.net.readout_init", -math.inf),
-    # a per-profile value: the selected profile's entry is the one checked
-    ("dead_leaves.data.r_max", {"smoke": math.nan, "quick": 32.0, "paper": 64.0}),
-], ids=["nan", "inf", "beta_inf", "minus_inf", "per_profile_nan"])
+], ids=["nan", "inf", "beta_inf", "minus_inf"])
 def test_a_number_that_is_not_finite_is_an_error_naming_its_key(tmp_path, key, value):
     # YAML's .nan, .inf and -.inf compare false with every bound: a range check alone lets NaN through
     with raises_naming(f"{key}: expected a finite number, got"):
@@ -243,8 +265,8 @@ def test_a_file_that_is_not_yaml_is_an_error(tmp_path):
     ("bark.train", {"extra": {"deeper": 1}}, "bark.train.extra: unknown key"),
     # keys YAML reads as a number or null sort beside strings: the error still names the first
     ("cifar10.train", {1: 2, None: 3, "zz": 4}, "cifar10.train.1: unknown key"),
-    ("dead_leaves.data.n_train", {None: 4}, "dead_leaves.data.n_train: a per-profile value needs exactly the keys"),
-], ids=["top", "net", "parzen", "nested", "non_string", "profile_mapping"])
+    ("resources.train", {"gpu": 1}, "resources.train.gpu: unknown key"),
+], ids=["top", "net", "parzen", "nested", "non_string", "resources"])
 def test_an_unknown_key_anywhere_is_an_error_naming_it(tmp_path, mapping, extra, message):
     data = params()
     node = data
@@ -257,7 +279,7 @@ def test_an_unknown_key_anywhere_is_an_error_naming_it(tmp_path, mapping, extra,
 
 def test_an_unknown_override_is_an_error():
     with raises_naming("swiss_roll.train.lr: unknown key"):
-        cfg.load(PARAMS, {"profile": PROFILE, "swiss_roll.train.lr": 0.1})
+        cfg.load(PARAMS, {"swiss_roll.train.lr": 0.1})
 
 
 def stage_tree(tmp_path: Path, data: dict) -> Path:

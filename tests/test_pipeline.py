@@ -38,7 +38,7 @@ def copy_project(folder: Path) -> Path:
         if (ROOT / name).is_file() and not name.startswith("results/"):
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, folder / name)
-    set_param(folder, "profile", "smoke")
+    run(folder, "python", "-m", "pipeline.params", "profile=smoke")
     (folder / ".gitignore").write_text((folder / ".gitignore").read_text() + "imports.jsonl\n")
     run(folder, "git", "init", "-q")
     run(folder, "git", "-c", "user.email=ci@dpm", "-c", "user.name=ci", "commit", "-qm", "copy", "--allow-empty")
@@ -46,7 +46,7 @@ def copy_project(folder: Path) -> Path:
 
 
 def set_param(folder: Path, key: str, value) -> None:
-    """Change one value with the same tool a user has: `dvc exp run -S` rewrites params.yaml like this."""
+    """Change one value of params.yaml by hand, as a user of `dvc repro` or Snakemake may."""
     path = folder / "params.yaml"
     data = yaml.safe_load(path.read_text())
     *parents, leaf = key.split(".")

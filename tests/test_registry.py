@@ -30,7 +30,7 @@ def foreach(stages: dict, stage: str):
 
 
 def test_params_yaml_has_one_section_per_dataset():
-    sections = set(yaml.safe_load(PARAMS.read_text())) - {"profile", "device"}
+    sections = set(yaml.safe_load(PARAMS.read_text())) - {"profile", "device", "threads", "resources"}
     assert sections == set(registry.NAMES)
     assert len(registry.NAMES) == len(set(registry.NAMES))
 
@@ -107,7 +107,7 @@ def test_image_datasets_and_only_they_give_an_image_shape(name):
 
 @pytest.fixture(scope="module")
 def smoke() -> cfg.Config:
-    return cfg.load(PARAMS, {"profile": "smoke"})
+    return cfg.load_profile("smoke")
 
 
 @pytest.mark.parametrize("name", [n for n in registry.NAMES if registry.get(n).is_image])

@@ -34,8 +34,7 @@ def make_project(folder: Path, n_iterations: int, datasets=("swiss_roll",)) -> P
     """A copy of the code with a smoke-profile params.yaml and the datasets made."""
     shutil.copytree(ROOT / "dpm", folder / "dpm")
     shutil.copytree(ROOT / "pipeline", folder / "pipeline")
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["profile"] = "smoke"
+    params = cfg.compose(["profile=smoke"])
     for name in datasets:
         params[name]["train"].update(n_iterations=n_iterations, checkpoint_every=10, log_every=10,
                                      lr_decay_every=40)
