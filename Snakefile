@@ -83,10 +83,10 @@ _failed = dvc_bridge.check_gates(ROOT) if workflow.is_main_process else None
 if _failed:
     sys.stderr.write(_failed + "\n")
     sys.exit(1)
-STAGES = dvc_bridge.load_stages(ROOT)
 # Only the main Snakemake process asks DVC; spawned job processes (cluster or
 # remote executors re-read this file) must not move sentinels mid-run.
-CHANGED = dvc_bridge.with_downstream(STAGES, dvc_bridge.changed_stages(ROOT)) if workflow.is_main_process else ()
+STAGES, _CHANGED_BY_DVC = dvc_bridge.load_pipeline(ROOT, status=workflow.is_main_process)
+CHANGED = dvc_bridge.with_downstream(STAGES, _CHANGED_BY_DVC)
 SENTINELS = dvc_bridge.sync_sentinels(ROOT, STAGES, CHANGED) if workflow.is_main_process else {
     stage.name: dvc_bridge.sentinel_path(ROOT, stage).relative_to(ROOT).as_posix() for stage in STAGES}
 # Jobs run `python` (dvc_bridge.shell_command): this interpreter, in every job and on every node.
@@ -123,12 +123,14 @@ for _stage in (stage for stage in STAGES if not stage.gate):
             sentinel=SENTINELS[_stage.name],
         output:
             [
-                directory(path) if path in _stage.dir_outs else path
+                directory(path) if path in _stage.dir_outs
+                else report(path, category=dvc_bridge.report_category(path)) if dvc_bridge.report_category(path)
+                else path
                 for path in _stage.rule_outs
             ],
         params:
             stage=_stage.name,  # shell: is evaluated lazily; bind the name here
-        threads: PARAMS.get("threads", 1)  # what the stage uses (pipeline.common.load_config), in either tool
+        threads: cluster.threads(_stage.name, PARAMS)  # what the stage uses (pipeline.common.load_config), in either tool
         resources: **cluster.resources(_stage.name, PARAMS)  # for a cluster scheduler (profiles/slurm)
         shell:
             dvc_bridge.shell_command()

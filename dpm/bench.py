@@ -7,7 +7,10 @@ values in model units, random bits at π's rate for the heartbeat. On a CPU shar
 set OMP_NUM_THREADS to the cores actually free: oversubscribed threads wait on each other.
 
 Usage: python -m dpm.bench [--profile P] [--datasets D ...] [--device auto|cpu|cuda] [--seconds S]
-                           [--paper-batch N] [--system-malloc] [--out FILE.json]
+                           [--paper-batch N] [--no-paper] [--compile] [--system-malloc] [--out FILE.json]
+
+``--compile`` measures the networks compiled by torch.compile (params.yaml ``compile``), to
+compare with the default eager run; ``--no-paper`` leaves out the paper projection.
 
 As the pipeline's stages, the benchmark keeps freed memory for reuse (dpm.device.keep_freed_memory);
 ``--system-malloc`` measures with glibc's default behaviour instead.
@@ -178,12 +181,16 @@ def _peak_memory_mib(device: torch.device, mark: int) -> float:
     return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - mark) / 2 ** 10
 
 
-def measure_model(name: str, config: cfg.Config, device: torch.device, seconds: float) -> dict:
-    """Every figure of the model of ``name`` in ``config``'s profile."""
+def measure_model(name: str, config: cfg.Config, device: torch.device, seconds: float,
+                  compile: bool = False) -> dict:
+    """Every figure of the model of ``name`` in ``config``'s profile (``compile``: its network
+    compiled by torch.compile, the warm-up steps compiling it)."""
     section = config.section(name)
     info = synthetic_info(name, section)
     mark = _memory_mark(device)
     model = models.build(name, section, info, seed=section.train.seed).to(device)
+    if compile:
+        model.net.compile()
     rate, n_steps = measure_training(model, section, info, device, seconds, section.train.batch_size)
     sample_seconds, n_run = measure_sampling(model, info, device, seconds)
     batch = sample_batch_size(section)
@@ -209,11 +216,14 @@ def sample_batch_size(section) -> int:
     return section.parzen.batch_size if hasattr(section, "parzen") else section.eval.batch_size
 
 
-def project_paper(name: str, paper: cfg.Config, device: torch.device, seconds: float, batch_size: int) -> dict:
+def project_paper(name: str, paper: cfg.Config, device: torch.device, seconds: float, batch_size: int,
+                  compile: bool = False) -> dict:
     """Hours to train the paper profile's model of ``name`` on ``device``, from its measured throughput."""
     section = paper.section(name)
     info = synthetic_info(name, section)
     model = models.build(name, section, info, seed=section.train.seed).to(device)
+    if compile:
+        model.net.compile()
     rate, _ = measure_training(model, section, info, device, seconds, batch_size)
     return {"paper_train_examples_per_s": rate, "paper_measured_batch": batch_size,
             "paper_batch_size": section.train.batch_size, "paper_n_iterations": section.train.n_iterations,
@@ -230,7 +240,7 @@ def _paper_batch(name: str, paper: cfg.Config, device: torch.device) -> int:
 
 def benchmark(config_path: str | Path, profile: str | None = None, datasets: list[str] | None = None,
               device: str | None = None, seconds: float = 5.0, paper_batch: int | None = None,
-              allocator: str = "keep freed memory") -> list[dict]:
+              allocator: str = "keep freed memory", compile: bool = False, paper: bool = True) -> list[dict]:
     """One row per dataset: the figures of its model in ``profile`` and the paper projection.
 
     Args:
@@ -242,6 +252,8 @@ def benchmark(config_path: str | Path, profile: str | None = None, datasets: lis
         paper_batch: examples per timed step of the paper model; None: the paper's batch size,
             at most ``CPU_PAPER_BATCH`` for image models on the CPU.
         allocator: how the caller set up malloc, for the record.
+        compile: compile the networks with torch.compile.
+        paper: measure the paper projection too.
 
     Raises:
         ValueError: naming an unknown dataset.
@@ -250,29 +262,31 @@ def benchmark(config_path: str | Path, profile: str | None = None, datasets: lis
     if unknown:
         raise ValueError(f"unknown dataset(s) {unknown}; expected some of {registry.NAMES}")
     config = cfg.load(config_path) if profile is None else cfg.load_profile(profile)
-    paper = cfg.load_profile("paper")
+    paper_config = cfg.load_profile("paper")
     torch_device = devices.resolve(device or config.device)
     provenance = {"device": devices.describe(torch_device), "device_kind": torch_device.type,
-                  "torch": torch.__version__, "profile": config.profile, "allocator": allocator,
+                  "torch": torch.__version__, "profile": config.profile, "allocator": allocator, "compile": compile,
                   "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git_commit": git_commit()}
     rows = []
     for name in datasets or registry.NAMES:
-        row = measure_model(name, config, torch_device, seconds)
-        batch = paper_batch or _paper_batch(name, paper, torch_device)
-        row.update(project_paper(name, paper, torch_device, seconds, batch))
+        row = measure_model(name, config, torch_device, seconds, compile)
+        if paper:
+            batch = paper_batch or _paper_batch(name, paper_config, torch_device)
+            row.update(project_paper(name, paper_config, torch_device, seconds, batch, compile))
         rows.append({**provenance, **row})
     return rows
 
 
 def to_markdown(rows: list[dict]) -> str:
     """The rows as a titled Markdown table, with their provenance and the notes."""
-    table = pd.DataFrame(rows)[list(TABLE_COLUMNS)]
+    table = pd.DataFrame(rows)[[column for column in TABLE_COLUMNS if column in rows[0]]]
     table["sample_steps_run"] = [f"{r['sample_steps_run']}/{r['T']}" for r in rows]
     table["eval_projected_seconds"] = ["n/a" if pd.isna(v) else f"{v:.3g}" for v in table["eval_projected_seconds"]]
     first = rows[0]
     header = (f"# Benchmark: profile {first['profile']} on {first['device']}\n\n"
               f"torch {first['torch']}, git {first['git_commit']}, {first['date']}; "
               f"malloc: {first.get('allocator', 'system')}; "
+              f"{'torch.compile' if first.get('compile') else 'eager'}; "
               f"peak memory: {first['peak_memory_kind']}.\n\n")
     notes = "\n".join(f"- {note}" for note in NOTES)
     markdown = table.rename(columns=TABLE_COLUMNS).to_markdown(index=False, floatfmt=".3g")
@@ -298,12 +312,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--paper-batch", type=int, help="examples per timed step of the paper model")
     parser.add_argument("--out", type=Path, help="JSON file (default: results/bench/<profile>-<device>.json)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params file")
+    parser.add_argument("--compile", action="store_true", help="compile the networks with torch.compile")
+    parser.add_argument("--no-paper", action="store_true", help="leave out the paper projection")
     parser.add_argument("--system-malloc", action="store_true",
                         help="leave glibc's malloc as it is (default: keep freed memory, as the stages do)")
     args = parser.parse_args(argv)
     kept = not args.system_malloc and devices.keep_freed_memory()
     rows = benchmark(args.params, args.profile, args.datasets, args.device, args.seconds, args.paper_batch,
-                     "keep freed memory" if kept else "system")
+                     "keep freed memory" if kept else "system", args.compile, not args.no_paper)
     out = args.out or Path("results/bench") / f"{rows[0]['profile']}-{rows[0]['device_kind']}.json"
     print(write_report(rows, out))
     print(f"wrote {out} and {out.with_suffix('.md')}")

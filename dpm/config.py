@@ -164,11 +164,15 @@ class Resources(Section):
 
 @dataclass(frozen=True)
 class Config(Section):
-    """The whole of params.yaml: ``profile``, ``device``, ``threads``, ``resources`` and one
-    section per dataset of ``dpm.registry`` (the class ``load`` returns adds those fields)."""
+    """The whole of params.yaml: ``profile``, ``device``, ``threads``, ``processes`` (training
+    processes, data-parallel; 0: one per visible GPU), ``compile`` (torch.compile the networks
+    for training), ``resources`` and one section per dataset of ``dpm.registry`` (the class
+    ``load`` returns adds those fields)."""
     profile: str = spec(choices=PROFILES)
     device: str = spec(choices=DEVICES)
     threads: int = spec(1, 1024)
+    processes: int = spec(0, 1024)
+    compile: bool = spec()
     resources: Resources
 
     def section(self, name: str):

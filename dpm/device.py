@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it is used: the params check (check_params) needs none of it
+    import torch
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
@@ -13,6 +15,7 @@ _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
 
 def resolve(name: str) -> torch.device:
     """``auto`` → CUDA if available else CPU; ``cpu``; ``cuda`` (an error if there is none)."""
+    import torch
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -22,6 +25,7 @@ def resolve(name: str) -> torch.device:
 
 def describe(device: torch.device) -> str:
     """A human-readable name for result tables: the GPU model, or the CPU and its thread count."""
+    import torch
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     import platform

@@ -44,6 +44,15 @@ def batch_seed(seed: int, batch: int) -> int:
     return int(np.random.SeedSequence([seed, batch]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
+def shard_device(device: torch.device, shard: int) -> torch.device:
+    """Where shard ``shard`` of a sample set is drawn: GPU shard mod (visible GPUs) on CUDA, so
+    shards run side by side spread over the GPUs; ``device`` itself on the CPU. The batches of
+    a set are the same on any GPU of one model (their seeds do not depend on the device)."""
+    if device.type != "cuda":
+        return device
+    return torch.device("cuda", shard % torch.cuda.device_count())
+
+
 def sample_batch(model: DiffusionModel, batch: int, n_samples: int, batch_size: int, n_dims: int, seed: int,
                  device: torch.device | str = "cpu") -> Tensor:
     """Rows b·batch_size .. of a set of n_samples samples of p(x_0), b = ``batch``, drawn from

@@ -10,7 +10,12 @@ without opening it, and it is opened with ``weights_only=True``: a crafted file 
 Only states known to be good are saved: the state after iteration i is written once the loss of
 iteration i + 1, computed from it, has been found finite (the last one once its holdout K has).
 A NaN or infinite loss therefore stops training without ever overwriting a good checkpoint with
-a diverged one.
+a diverged one. Whether the losses are finite is tracked on the device and read only at log and
+checkpoint iterations: no step waits for the GPU to report its loss.
+
+Data-parallel (dpm/distributed.py, under torchrun): every rank runs this loop on its own seed
+stream; rank 0 alone logs, shows progress and writes checkpoints, which hold every rank's
+generator, so a run resumes only with the number of processes that saved it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from dpm import distributed
 from dpm.atomic import atomic_torch_save
 from dpm.bound import to_bits
 from dpm.config import TrainConfig
@@ -41,6 +47,10 @@ class TrainingDiverged(RuntimeError):
     checkpoint."""
 
 
+class ProcessesMismatch(RuntimeError):
+    """A checkpoint saved by a run of another number of training processes."""
+
+
 @dataclass
 class Run:
     """What ``fit`` needs besides the model, the objective and the data.
@@ -49,15 +59,20 @@ class Run:
         checkpoint_dir: where checkpoints are saved and resumed from.
         fingerprint: identifies the configuration, data and code; only a checkpoint with the
             same one is resumed (a changed parameter, data or training code starts afresh).
-        open_writer: optional callable(resumed_from) → a TensorBoard SummaryWriter, called once
-            the checkpoint has been read (None: a fresh run; else its iteration), closed by ``fit``.
+        name: the name of the run's TensorBoard log, saved in its checkpoints: the name a fresh
+            run takes; a resumed run takes the name its checkpoint saved, so its events continue
+            in the same log (a checkpoint that saved none keeps this one).
+        open_writer: optional callable(name, resumed_from) → a TensorBoard SummaryWriter, called
+            once the checkpoint has been read (resumed_from None: a fresh run; else its
+            iteration), closed by ``fit``.
         log_samples: optional callable(model, writer, iteration) logging samples, called at
             each checkpoint.
         progress: show a tqdm bar.
     """
     checkpoint_dir: Path
     fingerprint: str
-    open_writer: Callable[[int | None], object] | None = None
+    name: str = ""
+    open_writer: Callable[[str, int | None], object] | None = None
     writer: object | None = None
     log_samples: Callable[[DiffusionModel, object, int], None] | None = None
     progress: bool = True
@@ -75,8 +90,8 @@ def training_modules() -> list[ModuleType]:
 
     from dpm import bound, diffusion, model, nets, objective, schedules, temporal
     from dpm.data import images, scaling, split
-    return [sys.modules[__name__], objective, model, nets, temporal, diffusion, schedules, bound, images, split,
-            scaling]
+    return [sys.modules[__name__], distributed, objective, model, nets, temporal, diffusion, schedules, bound,
+            images, split, scaling]
 
 
 def source_digest(modules: list[ModuleType]) -> str:
@@ -107,55 +122,89 @@ def fit(model: DiffusionModel, objective: Objective, x_train: Tensor, x_curve: T
         run: checkpoint folder, fingerprint, writer and options.
 
     Returns:
-        The learning curve: one dict per logged iteration (iteration, seconds, bits).
+        The learning curve: one dict per logged iteration (iteration, seconds, bits); on rank 0
+        only (data-parallel: its training loss is the mean over the ranks).
 
     Raises:
         TrainingDiverged: if the loss, or the final holdout K, is not finite; the last good
             checkpoint is kept and named.
+        ProcessesMismatch: the checkpoint was saved by a run of another number of processes.
     """
+    lead = distributed.rank() == 0  # logs, shows progress, saves
     optimiser = torch.optim.Adam(model.parameters(), lr=c.learning_rate)
     lr_schedule = torch.optim.lr_scheduler.StepLR(optimiser, c.lr_decay_every, c.lr_decay)
-    generator = torch.Generator(device=x_train.device).manual_seed(c.seed)
+    seed = distributed.rank_seed(c.seed, distributed.rank())
+    generator = torch.Generator(device=x_train.device).manual_seed(seed)
     state = _resume(run, model, optimiser, lr_schedule, generator)
     start, clock, history = state["iteration"], time.perf_counter() - state["seconds"], state["history"]
-    if run.open_writer is not None:
-        run.writer = run.open_writer(start or None)
+    run.name = state["name"] or run.name
+    if run.open_writer is not None and lead:
+        run.writer = run.open_writer(run.name, start or None)
     saved = start if start else None
-    bar = _progress(run, start, c.n_iterations)
+    step_loss = distributed.data_parallel(model, objective.loss)
+    losses = _FiniteLosses(x_train.device)
+    bar = _progress(run, start, c.n_iterations, lead)
     for iteration in range(start + 1, c.n_iterations + 1):
         rng_state = generator.get_state()
         batch = x_train[torch.randint(len(x_train), (c.batch_size,), generator=generator, device=x_train.device)]
-        loss = objective.loss(model, batch, generator)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"loss is {loss.item()} at iteration {iteration}; {_last_good(run, saved)}")
+        loss = step_loss(batch, generator)
+        losses.see(loss, iteration)
         previous = iteration - 1
-        if previous > start and previous % c.checkpoint_every == 0:  # its successor's loss is finite
-            _save(run, model, optimiser, lr_schedule, rng_state, previous, time.perf_counter() - clock, history)
+        if previous > start and previous % c.checkpoint_every == 0:
+            losses.check(run, saved)  # the loss computed from the state of `previous` is finite
+            _save(run, model, optimiser, lr_schedule, distributed.gather(rng_state), previous,
+                  time.perf_counter() - clock, history)
             saved = previous
         grad_norm = update(model, optimiser, loss)
         lr_schedule.step()
         bar.update(1)
         if iteration % c.log_every == 0 or iteration == c.n_iterations:
-            history.append(_log(model, objective, x_curve, run, iteration, time.perf_counter() - clock, loss,
-                                grad_norm, lr_schedule.get_last_lr()[0]))
-            bar.set_postfix(K_bits=f"{history[-1]['holdout_K_bits']:.3f}")
+            losses.check(run, saved)
+            mean_loss = distributed.mean(loss.detach())
+            if lead:
+                history.append(_log(model, objective, x_curve, run, iteration, time.perf_counter() - clock,
+                                    mean_loss, grad_norm, lr_schedule.get_last_lr()[0]))
+                bar.set_postfix(K_bits=f"{history[-1]['holdout_K_bits']:.3f}")
         if run.log_samples is not None and run.writer is not None and iteration % c.checkpoint_every == 0:
             run.log_samples(model, run.writer, iteration)
     bar.close()
     if run.writer is not None:
         run.writer.close()
     if c.n_iterations > start:
-        final_k = history[-1]["holdout_K_bits"]
+        final_k = history[-1]["holdout_K_bits"] if lead else 0.0
         if not math.isfinite(final_k) or not all(torch.isfinite(p).all() for p in model.parameters()):
             raise TrainingDiverged(f"the final model is not finite (holdout K {final_k} bits); {_last_good(run, saved)}")
-        _save(run, model, optimiser, lr_schedule, generator.get_state(), c.n_iterations,
+        _save(run, model, optimiser, lr_schedule, distributed.gather(generator.get_state()), c.n_iterations,
               time.perf_counter() - clock, history)
     return history
 
 
-def _progress(run: Run, start: int, total: int):
+class _FiniteLosses:
+    """The first iteration whose training loss was not finite, tracked on the loss's device
+    without waiting for it; ``check`` reads it (a CPU–GPU synchronisation, a collective over the
+    ranks) and is called only at log and checkpoint iterations."""
+
+    def __init__(self, device: torch.device):
+        self.iteration = torch.zeros((), dtype=torch.long, device=device)  # 0: every loss finite
+        self.loss = torch.zeros((), device=device)
+
+    def see(self, loss: Tensor, iteration: int) -> None:
+        first = (self.iteration == 0) & ~torch.isfinite(loss.detach())
+        self.iteration = torch.where(first, torch.full_like(self.iteration, iteration), self.iteration)
+        self.loss = torch.where(first, loss.detach(), self.loss)
+
+    def check(self, run: Run, saved: int | None) -> None:
+        """Raises TrainingDiverged, on every rank, if any rank has seen a non-finite loss."""
+        never = torch.full_like(self.iteration, 2 ** 62)
+        first = distributed.minimum(torch.where(self.iteration > 0, self.iteration, never)).item()
+        if first != never.item():
+            value = self.loss.item() if self.iteration.item() == first else "not finite (on another process)"
+            raise TrainingDiverged(f"loss is {value} at iteration {first}; {_last_good(run, saved)}")
+
+
+def _progress(run: Run, start: int, total: int, lead: bool):
     from tqdm import tqdm
-    return tqdm(total=total, initial=start, disable=not run.progress, desc="train", unit="it")
+    return tqdm(total=total, initial=start, disable=not (run.progress and lead), desc="train", unit="it")
 
 
 def _last_good(run: Run, iteration: int | None) -> str:
@@ -194,15 +243,18 @@ def _write_scalars(writer, row: dict, grad_norm: float, lr: float) -> None:
     writer.add_scalar("holdout/seconds", row["seconds"], step)
 
 
-def _save(run: Run, model, optimiser, lr_schedule, rng_state: Tensor, iteration: int, seconds: float,
+def _save(run: Run, model, optimiser, lr_schedule, rng_states: list[Tensor], iteration: int, seconds: float,
           history: list[dict]) -> None:
-    """Write the checkpoint of ``iteration`` (finite states only), then drop those of other
-    configurations."""
+    """Write the checkpoint of ``iteration`` (finite states only; rank 0 alone), then drop those of
+    other configurations. ``rng_states``: every rank's generator, in rank order."""
     if not all(torch.isfinite(p).all() for p in model.parameters()):
         raise TrainingDiverged(f"parameters are not finite after iteration {iteration}; nothing was saved")
-    atomic_torch_save({"fingerprint": run.fingerprint, "iteration": iteration, "seconds": seconds,
+    if distributed.rank() != 0:
+        return
+    atomic_torch_save({"fingerprint": run.fingerprint, "name": run.name, "iteration": iteration, "seconds": seconds,
                        "history": list(history), "model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                       "lr_schedule": lr_schedule.state_dict(), "generator": rng_state}, run.checkpoint)
+                       "lr_schedule": lr_schedule.state_dict(), "processes": len(rng_states),
+                       "generators": rng_states}, run.checkpoint)
     for other in run.checkpoint_dir.glob("checkpoint-*.pt"):
         if other != run.checkpoint:
             other.unlink()
@@ -228,13 +280,19 @@ def read_checkpoint(run: Run) -> dict | None:
 
 def _resume(run: Run, model, optimiser, lr_schedule, generator) -> dict:
     """Restore the checkpoint of this configuration; a fresh state if there is none."""
-    saved = read_checkpoint(run)
+    saved = read_checkpoint(run) if distributed.rank() == 0 else None
+    saved = distributed.from_rank_0(saved)  # rank 0 alone reads (and may set aside) the file
     if saved is None:
-        return {"iteration": 0, "seconds": 0.0, "history": []}
+        return {"iteration": 0, "seconds": 0.0, "history": [], "name": ""}
+    if saved["processes"] != distributed.world_size():
+        raise ProcessesMismatch(
+            f"{run.checkpoint} was saved by a run of {saved['processes']} training processes and this run has "
+            f"{distributed.world_size()}: set processes: {saved['processes']} in params.yaml to resume it, or "
+            f"delete it to start afresh")
     model.load_state_dict(saved["model"])
     optimiser.load_state_dict(saved["optimiser"])
     lr_schedule.load_state_dict(saved["lr_schedule"])
-    generator.set_state(saved["generator"])
+    generator.set_state(saved["generators"][distributed.rank()])
     log.info("resuming from %s at iteration %d", run.checkpoint, saved["iteration"])
-    return {key: saved[key] for key in ("iteration", "seconds", "history")}
+    return {"name": saved.get("name", ""), **{key: saved[key] for key in ("iteration", "seconds", "history")}}
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dpm import config as cfg
 from dpm.atomic import atomic_write_text
 from pipeline import common
 
@@ -25,7 +26,7 @@ def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out_file", type=Path, nargs="?")
     args = parser.parse_args(argv)
-    common.load_config()
+    cfg.load(common.PARAMS)  # not common.load_config: no torch here, the check runs before every Snakemake run
     if args.out_file is not None and (not args.out_file.exists() or args.out_file.read_text() != VERDICT):
         atomic_write_text(args.out_file, VERDICT)
 

@@ -2,7 +2,9 @@
 
 The Snakefile gives every generated rule ``resources: **cluster.resources(stage, params)``;
 Snakemake's SLURM executor (profiles/slurm) turns ``mem_mb`` into ``--mem``, ``runtime``
-(minutes) into ``--time`` and ``gpu`` into ``--gpus``. Local runs ignore them.
+(minutes) into ``--time`` and ``gpu`` into ``--gpus``. Local runs ignore them. A train stage that
+asks for GPUs asks for one per training process (params.yaml ``processes``; with 0, one per
+visible GPU, the job gets ``resources.train.gpus`` and uses them all).
 """
 
 from __future__ import annotations
@@ -41,4 +43,16 @@ def resources(stage: str, params: dict[str, Any]) -> dict[str, int]:
     asked = {"mem_mb": int(request["mem_mb"]), "runtime": int(request["runtime"])}
     if request["gpus"]:
         asked["gpu"] = int(request["gpus"])
+        if kind(stage) == "train" and params.get("processes", 0) > 0:
+            asked["gpu"] = int(params["processes"])
     return asked
+
+
+def threads(stage: str, params: dict[str, Any]) -> int:
+    """Cores a stage occupies (Snakemake's ``threads``): params.yaml's ``threads``, times the
+    training processes of a train stage (each runs with ``threads``; 0 means one per GPU, one on
+    a machine without)."""
+    per_process = int(params.get("threads", 1))
+    if kind(stage) == "train" and int(params.get("processes", 1)) > 1:
+        return per_process * int(params["processes"])
+    return per_process

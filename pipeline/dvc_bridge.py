@@ -116,18 +116,7 @@ def load_stages(root: str | os.PathLike[str]) -> list[StageSpec]:
     Raises:
         ValueError: If two stage names map to the same Snakemake rule name.
     """
-    from dvc.repo import Repo
-    from dvc.stage import PipelineStage
-
-    with Repo(os.fspath(root)) as repo:
-        root_dir = repo.root_dir
-        specs = [
-            _to_spec(stage, root_dir)
-            for stage in repo.index.stages
-            if isinstance(stage, PipelineStage)
-        ]
-    _check_unique_rule_names(specs)
-    return specs
+    return load_pipeline(root, status=False)[0]
 
 
 def _to_spec(stage, root_dir: str) -> StageSpec:
@@ -219,6 +208,25 @@ def _check_unique_rule_names(specs: list[StageSpec]) -> None:
             )
 
 
+def load_pipeline(root: str | os.PathLike[str], status: bool = True) -> tuple[list[StageSpec], frozenset[str]]:
+    """:func:`load_stages` and, with ``status``, :func:`changed_stages`, from one opening of the
+    repository (DVC builds its index once: about a second less on every Snakemake run).
+
+    Under DVC's repository lock, waiting for it: on a cluster every job reads the Snakefile again
+    while other jobs' ``dvc repro`` rewrite ``dvc.lock``, which read unlocked can be half-written.
+    """
+    from dvc.repo import Repo, lock_repo
+    from dvc.stage import PipelineStage
+
+    with Repo(os.fspath(root), _wait_for_lock=True) as repo, lock_repo(repo):
+        stages = [stage for stage in repo.index.stages if isinstance(stage, PipelineStage)]
+        specs = [_to_spec(stage, repo.root_dir) for stage in stages]
+        report = repo.status() if status else {}
+        changed = frozenset(_address(stage) for stage in stages if stage.addressing in report)
+    _check_unique_rule_names(specs)
+    return specs, changed
+
+
 def changed_stages(root: str | os.PathLike[str]) -> frozenset[str]:
     """Return the names of the stages that DVC would rerun.
 
@@ -234,16 +242,7 @@ def changed_stages(root: str | os.PathLike[str]) -> frozenset[str]:
     Returns:
         Stage names as in :attr:`StageSpec.name`.
     """
-    from dvc.repo import Repo
-    from dvc.stage import PipelineStage
-
-    with Repo(os.fspath(root)) as repo:
-        status = repo.status()
-        return frozenset(
-            _address(stage)
-            for stage in repo.index.stages
-            if isinstance(stage, PipelineStage) and stage.addressing in status
-        )
+    return load_pipeline(root)[1]
 
 
 def with_downstream(stages: Iterable[StageSpec], changed: Iterable[str]) -> frozenset[str]:
@@ -256,7 +255,8 @@ def with_downstream(stages: Iterable[StageSpec], changed: Iterable[str]) -> froz
     set in no particular order, decide nothing).
     """
     stages = list(stages)
-    stale = set(changed)
+    gates = {s.name for s in stages if s.gate}  # its out does not change while it passes (StageSpec.gate)
+    stale = set(changed) - gates
     grew = True
     while grew:
         below = {s.name for s in stages if s.name not in stale and any(
@@ -328,8 +328,9 @@ def rule_inputs(
 
     A dep that equals, lies inside, or contains rule outputs of other stages
     (:attr:`StageSpec.rule_outs`) is replaced by those outputs, so Snakemake
-    links the rules like DVC's DAG.  Remaining deps are source files (or
-    ``persist`` outs of other stages, which must then already exist). The
+    links the rules like DVC's DAG; a ``persist`` out of another stage (not a
+    rule output) by that stage's other outputs, so the rule still runs after
+    it.  Remaining deps are source files. The
     Snakefile marks both ``ancient()``: DVC's content hashes (through the
     sentinel), not mtimes, decide what is stale. Outs of a ``gate``
     stage are left out (:attr:`StageSpec.gate`).
@@ -349,6 +350,9 @@ def rule_inputs(
         if "://" in dep or dep in gates:  # remote: DVC checks it, Snakemake cannot; gates: see StageSpec
             continue
         producers = [out for out in others if _overlaps(dep, out)]
+        if not producers:  # a persist out of another stage: no rule output, so order after that stage's others
+            producers = [out for s in stages if s.name != stage.name and not s.gate
+                         and any(_overlaps(dep, o) for o in s.persist_outs) for out in s.rule_outs]
         target = upstream if producers else sources
         target.update(dict.fromkeys(producers or [dep]))
     return list(upstream), list(sources)
@@ -388,6 +392,19 @@ def shell_command() -> str:
 def interpreter_path(path: str) -> str:
     """``path`` (a ``PATH`` value) with the running interpreter's directory first."""
     return os.pathsep.join([os.path.dirname(sys.executable), path])
+
+
+REPORT_CATEGORIES = (("results/curves/*.png", "Learning curves"), ("results/table*.csv", "Tables"),
+                     ("results/*.png", "Figures"))
+"""Outputs that ``snakemake --report`` shows, by category (the first pattern that matches)."""
+
+
+def report_category(path: str) -> str | None:
+    """The ``snakemake --report`` category of output ``path``, or None if the report leaves it out."""
+    for pattern, category in REPORT_CATEGORIES:
+        if PurePosixPath(path).match(pattern) and path.count("/") == pattern.count("/"):
+            return category
+    return None
 
 
 def check_gates(root: str | os.PathLike[str]) -> str | None:

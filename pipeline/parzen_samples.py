@@ -5,7 +5,8 @@ Usage: python -m pipeline.parzen_samples SHARD N_SHARDS DATA_DIR MODEL_FILE OUT_
 
 The set of mnist.parzen.n_samples samples is drawn batch_size at a time, batch b from its own
 seed (dpm.sampling.sample_batch); shard k of n draws the batches b with b mod n = k, so the
-shards run side by side (``snakemake --cores 2``) and their union does not depend on n. Each
+shards run side by side (``snakemake --cores 2``), shard k on GPU k mod (visible GPUs) on CUDA,
+and their union does not depend on n. Each
 finished batch is kept in RESUME_DIR (persist: an interrupted run resumes where it stopped,
 as long as the model, the params and the device are the same); OUT_NPZ appears whole at the end.
 """
@@ -40,7 +41,9 @@ def main(argv: list[str] | None) -> None:
     if not 0 <= args.shard < args.n_shards:
         raise common.StageError(f"shard {args.shard} of {args.n_shards}: expected 0 <= shard < n_shards")
     trained = load_trained(DATASET, args.data_dir, args.model_file, common.load_config())
-    c, device, codec = trained.section.parzen, trained.device, trained.objective.codec
+    c, codec = trained.section.parzen, trained.objective.codec
+    device = sampling.shard_device(trained.device, args.shard)
+    model = trained.model.to(device)
     batches = list(range(args.shard, c.n_batches(), args.n_shards))
     key = common.fingerprint(c, trained.section.diffusion, trained.section.net, device.type,
                              common.file_digest(args.model_file))
@@ -51,7 +54,7 @@ def main(argv: list[str] | None) -> None:
         path = done / f"batch_{b:06d}.npy"
         if path.exists():
             continue
-        x = sampling.sample_batch(trained.model, b, c.n_samples, c.batch_size, n_dims, c.seed, device)
+        x = sampling.sample_batch(model, b, c.n_samples, c.batch_size, n_dims, c.seed, device)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.save(f, codec.decode(x).reshape(len(x), n_dims).astype(np.float32))
         drawn += 1

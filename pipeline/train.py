@@ -1,5 +1,13 @@
 """Stage ``train``: fit one model, resuming from its checkpoint if one of this configuration exists.
 
+TensorBoard events go to RUNS_DIR/<run name>, one folder per run, earlier runs kept
+(dpm/tensorboard.py). The learning curve CSV has one row per logged iteration, with the profile
+and the hardware on each.
+
+With params.yaml's ``processes`` above 1 (0: one per visible GPU) the stage runs itself again
+under torchrun, that many processes data-parallel (dpm/distributed.py); rank 0 writes the
+outputs, the model file records the number of processes and the global batch.
+
 Usage: python -m pipeline.train DATASET DATA_DIR CHECKPOINT_DIR RUNS_DIR MODEL_FILE CURVE_CSV
 """
 
@@ -7,14 +15,14 @@ from __future__ import annotations
 
 import argparse
 import functools
-import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from dpm import device as devices, model as models, registry, sampling, train
+from dpm import device as devices, distributed, model as models, registry, sampling, tensorboard, train
 from dpm.atomic import atomic_path, atomic_torch_save
 from dpm.data import split as splits
 from dpm.data.images import ImageCodec
@@ -31,36 +39,54 @@ def main(argv: list[str] | None) -> None:
     args = parser.parse_args(argv)
     config = common.load_config()
     device = devices.resolve(config.device)
+    n_processes = distributed.n_processes(config.processes, device)
+    if n_processes > 1 and not distributed.launched():
+        status = distributed.relaunch(n_processes, __spec__.name, sys.argv[1:] if argv is None else argv,
+                                      config.threads)
+        if status:
+            raise common.StageError(f"training with {n_processes} processes failed (exit status {status})")
+        return
+    device = distributed.setup(device)
+    lead = distributed.rank() == 0  # writes every output
     section = config.section(args.dataset)
     split = splits.load(args.data_dir)
     x_train = torch.from_numpy(split.train)
     model = models.build(args.dataset, section, split.info, x_train, section.train.seed).to(device)
     model.amp = getattr(section.train, "amp", False)
+    if config.compile:
+        model.net.compile()  # in place: the state dict keeps its keys
     objective = Objective.of(section, split.info, device)
+    hardware = devices.describe(device)
     run = train.Run(
         checkpoint_dir=args.checkpoint_dir,
         fingerprint=common.fingerprint(args.dataset, section.data, section.diffusion, section.net, section.train,
                                        common.file_digest(args.data_dir / "data.npz"),
                                        train.source_digest(train.training_modules())),
-        open_writer=functools.partial(_writer, args.runs_dir),
-        log_samples=_sample_logger(split.info, section.train.n_log_samples, device))
+        name=tensorboard.run_name(args.runs_dir),
+        open_writer=functools.partial(tensorboard.open_writer, args.runs_dir,
+                                      _hparams(args.dataset, config, section, hardware)),
+        log_samples=_sample_logger(split.info, section.train.n_log_samples, device), progress=lead)
     curve_noise = torch.Generator(device=device).manual_seed(section.eval.seed)
     x_curve = objective.prepare(torch.from_numpy(split.holdout[:section.train.n_log_examples]).to(device), curve_noise)
     history = train.fit(model, objective, x_train.to(device), x_curve, section.train, run)
+    n_processes = distributed.world_size()
+    distributed.finish()
+    if not lead:
+        return
     atomic_torch_save({"model": model.state_dict(), "dataset": args.dataset, "profile": config.profile,
-                       "fingerprint": run.fingerprint, "device": devices.describe(device),
-                       "history": history}, args.model_file)
+                       "fingerprint": run.fingerprint, "device": hardware, "history": history,
+                       "processes": n_processes, "batch_size": section.train.batch_size,
+                       "global_batch_size": n_processes * section.train.batch_size}, args.model_file)
     with atomic_path(args.curve_csv) as tmp:
-        pd.DataFrame(history).to_csv(tmp, index=False)
+        pd.DataFrame(history).assign(profile=config.profile, hardware=hardware).to_csv(tmp, index=False)
 
 
-def _writer(runs_dir: Path, resumed_from: int | None):
-    """A TensorBoard writer; a fresh run clears old event files, a resumed one drops events
-    logged after its checkpoint."""
-    from torch.utils.tensorboard import SummaryWriter
-    if resumed_from is None and runs_dir.exists():
-        shutil.rmtree(runs_dir)
-    return SummaryWriter(str(runs_dir), purge_step=None if resumed_from is None else resumed_from + 1)
+def _hparams(dataset: str, config, section, hardware: str) -> dict:
+    """What TensorBoard's HParams view shows of the run: the sections training reads, flattened
+    (``train.learning_rate``), the profile, the device asked for and the hardware it ran on."""
+    sections = {"data": section.data, "diffusion": section.diffusion, "net": section.net, "train": section.train}
+    return tensorboard.flat_params(sections, dataset=dataset, profile=config.profile, device=config.device,
+                                   hardware=hardware, processes=distributed.world_size())
 
 
 def _sample_logger(info: DataInfo, n_samples: int, device: torch.device):

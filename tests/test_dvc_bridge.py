@@ -164,11 +164,12 @@ def test_persist_outs_are_not_snakemake_outputs() -> None:
                                     frozenset(), frozenset(persist), ())
     train = spec("train@x", outs=["m.pt", "ckpt"], persist=["ckpt"])
     report = spec("report", deps=["m.pt", "ckpt/last"])
+    curve = spec("curve", deps=["ckpt/last"])  # reads only the persist out: still ordered after train
 
     assert train.rule_outs == ("m.pt",)
     assert train.rule_name == "train_x"
-    assert dvc_bridge.rule_inputs(report, [train, report]) == (
-        ["m.pt"], ["ckpt/last"])
+    assert dvc_bridge.rule_inputs(report, [train, report]) == (["m.pt"], [])
+    assert dvc_bridge.rule_inputs(curve, [train, curve]) == (["m.pt"], [])
 
 
 def test_snakemake_builds_all_and_dvc_agrees(tmp_path: Path) -> None:

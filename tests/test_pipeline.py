@@ -83,8 +83,9 @@ def test_snakemake_builds_table1_and_dvc_agrees(project):
     assert rows["bark"].split(",")[1] == "texture stand-in"
     assert "bits/pixel" in rows["cifar10"]
     assert (project / "results/table1.md").exists()
-    assert list((project / "runs/swiss_roll").glob("events.out.tfevents.*"))
-    assert list((project / "runs/cifar10").glob("events.out.tfevents.*"))
+    assert list((project / "runs/swiss_roll").glob("*/events.out.tfevents.*"))  # runs/<dataset>/<run name>/
+    assert list((project / "runs/cifar10").glob("*/events.out.tfevents.*"))
+    assert (project / "results/curves/mnist.png").stat().st_size > 10_000
     assert "![figure1](figure1.png)" in (project / "results/table1.md").read_text()
     assert (project / "results/figure1.png").stat().st_size > 10_000
     assert (project / "results/figure2.png").stat().st_size > 5_000
@@ -125,11 +126,11 @@ def test_a_swiss_roll_parameter_reruns_only_the_swiss_roll_stages(project):
     planned = {line.split()[1].rstrip(":") for line in plan.splitlines() if line.startswith(("rule ", "localrule "))}
     assert planned == {"train_swiss_roll", "evaluate_swiss_roll", "toy_figure_figure1", "table1"}  # the gate: at parse time
     log = run(project, tool("dvc"), "repro")
-    assert stages_run(log) == {"check_params", "train@swiss_roll", "evaluate@swiss_roll", "toy_figure@figure1",
-                               "table1"}
+    assert stages_run(log) == {"check_params", "train@swiss_roll", "curves@swiss_roll", "evaluate@swiss_roll",
+                               "toy_figure@figure1", "table1"}
     assert (project / "models/heartbeat.pt").stat().st_mtime_ns == heartbeat_model
     set_param(project, "swiss_roll.train.learning_rate", 0.03)
-    run(project, tool("snakemake"), "--cores", "2", "results/table1.csv")
+    run(project, tool("snakemake"), "--cores", "2")
     assert (project / "models/heartbeat.pt").stat().st_mtime_ns == heartbeat_model
     assert changed(project) == set()
 
@@ -192,3 +193,87 @@ def test_every_stage_depends_on_the_project_modules_it_imports(project):
         missing = {f for f in ours if not any(f == d or f.startswith(d + "/") for d in stage.deps)}
         assert not missing, f"stage {stage.name} imports {sorted(missing)} but dvc.yaml does not list them"
     assert seen == {stage.name for stage in stages.values()}  # every stage ran (or its gate check) and was checked
+
+
+def _project_files(folder: Path) -> dict[str, tuple[int, int]]:
+    """(mtime, size) of every file of the project but Snakemake's and DVC's own state."""
+    skip = (".snakemake/", ".dvc/tmp/", ".dvc/cache/", ".git/", "imports.jsonl")
+    return {p.relative_to(folder).as_posix(): (p.stat().st_mtime_ns, p.stat().st_size)
+            for p in folder.rglob("*") if p.is_file() and not p.relative_to(folder).as_posix().startswith(skip)}
+
+
+def test_a_dry_run_changes_nothing(project):
+    """Edit a param, dry-run, undo the edit: no file of the project moved, and nothing is planned."""
+    params = (project / "params.yaml").read_text()
+    set_param(project, "swiss_roll.train.learning_rate", 0.05)
+    before = _project_files(project)
+    plan = run(project, tool("snakemake"), "--cores", "1", "-n")
+    assert "train_swiss_roll" in plan and "table1" in plan
+    assert _project_files(project) == before
+    (project / "params.yaml").write_text(params)
+    assert changed(project) == set()
+    assert "Nothing to be done" in run(project, tool("snakemake"), "--cores", "1", "-n")
+
+
+def test_both_tools_run_the_same_job(project, tmp_path):
+    """The same params give bit-identical K and the same device record under dvc repro as under
+    Snakemake (the project fixture's run): both run each stage with params.yaml's threads."""
+    other = copy_project(tmp_path)
+    shutil.copy2(project / "params.yaml", other / "params.yaml")  # as edited by the tests above
+    run(other, tool("dvc"), "repro", "evaluate@swiss_roll", "evaluate@mnist")
+    for name in ("swiss_roll", "mnist"):
+        ours, theirs = (json.loads((folder / f"results/metrics/{name}.json").read_text()) for folder in (project, other))
+        assert theirs["device"] == ours["device"]
+        assert theirs["K"] == ours["K"] and theirs["K_se"] == ours["K_se"], name
+
+
+def _commit_all(folder: Path, message: str) -> None:
+    run(folder, "git", "add", "-A")
+    run(folder, "git", "-c", "user.email=ci@dpm", "-c", "user.name=ci", "commit", "-qm", message)
+
+
+def test_outputs_are_shared_through_a_dvc_remote(project, tmp_path):
+    """Push to a local-folder remote; a fresh clone pulls, and neither tool finds anything to do."""
+    run(project, tool("dvc"), "remote", "add", "--default", "shared", str(tmp_path / "remote"))
+    push = run(project, tool("dvc"), "push")
+    assert "pushed" in push
+    _commit_all(project, "pipeline run")
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "-q", str(project), str(clone))
+    run(clone, tool("dvc"), "pull")
+    assert (clone / "models/mnist.pt").stat().st_size > 0
+    assert json.loads(run(clone, tool("dvc"), "status", "--json")) == {}
+    assert "Nothing to be done" in run(clone, tool("snakemake"), "--cores", "1", "-n")
+    run(project, tool("dvc"), "remote", "remove", "shared")
+
+
+def test_dvc_exp_run_records_the_values_each_stage_used(tmp_path):
+    """`dvc exp run -S profile=smoke` composes params.yaml from conf/: `dvc exp show` and
+    `dvc params diff` show the effective values, not the profile's name alone."""
+    folder = copy_project(tmp_path)
+    run(folder, "python", "-m", "pipeline.params", "profile=quick")
+    _commit_all(folder, "quick")
+    run(folder, tool("dvc"), "exp", "run", "-S", "profile=smoke", "-n", "smoke-exp", "data@swiss_roll")
+    assert yaml.safe_load((folder / "params.yaml").read_text())["swiss_roll"]["train"]["n_iterations"] == 100
+    diff = json.loads(run(folder, tool("dvc"), "params", "diff", "--json"))["params.yaml"]
+    assert (diff["profile"]["old"], diff["profile"]["new"]) == ("quick", "smoke")
+    n_iterations = diff["swiss_roll.train.n_iterations"]
+    assert (n_iterations["old"], n_iterations["new"]) == (8000, 100)
+    table = run(folder, tool("dvc"), "exp", "show", "--csv", "--only-changed").splitlines()
+    header = table[0].split(",")
+    rows = {row.split(",")[header.index("Experiment")]: row.split(",") for row in table[1:]}
+    assert rows["smoke-exp"][header.index("swiss_roll.train.n_iterations")] == "100"
+
+
+def test_snakemake_report_holds_the_tables_and_figures(project):
+    run(project, tool("snakemake"), "--report", "report.html")
+    page = (project / "report.html").read_text(errors="replace")
+    for name in ("table1.csv", "table2.csv", "figure1.png", "figure5_full.png", "mnist.png"):
+        assert name in page, name
+
+
+def test_dvc_plots_show_needs_no_internet(project):
+    run(project, tool("dvc"), "plots", "show")
+    page = (project / "dvc_plots/index.html").read_text()
+    assert "vegaEmbed('#results_curves_mnist_csv'" in page
+    assert "<script src=" not in page and "function" in page  # the libraries inlined, nothing fetched

@@ -30,13 +30,14 @@ def foreach(stages: dict, stage: str):
 
 
 def test_params_yaml_has_one_section_per_dataset():
-    sections = set(yaml.safe_load(PARAMS.read_text())) - {"profile", "device", "threads", "resources"}
+    sections = set(yaml.safe_load(PARAMS.read_text())) - {"profile", "device", "threads", "processes", "compile",
+                                                          "resources"}
     assert sections == set(registry.NAMES)
     assert len(registry.NAMES) == len(set(registry.NAMES))
 
 
 def test_every_dataset_is_trained_and_evaluated(stages):
-    for stage in ("train", "evaluate"):
+    for stage in ("train", "curves", "evaluate"):
         assert sorted(foreach(stages, stage)) == sorted(registry.NAMES), stage
 
 

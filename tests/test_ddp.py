@@ -1,0 +1,123 @@
+"""Data-parallel training (dpm/distributed.py): two gloo processes on the CPU are one process
+trained on the union of their batches; rank 0 alone saves; a two-process run resumes."""
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import yaml
+
+from dpm import bench, config as cfg, distributed, model as models
+from dpm.model import read_model_file
+from dpm.objective import Objective
+from dpm.train import Run, fit, update
+from tests.test_train import _iteration_at_least, checkpoint_of, make_project, stage_args
+
+
+def smoke_training(name: str, n_iterations: int):
+    """A smoke-profile model on synthetic data, its objective, the data and its training section."""
+    section = cfg.load_profile("smoke").section(name)
+    info = bench.synthetic_info(name, section)
+    x = bench.synthetic(info, 256, torch.Generator().manual_seed(0), torch.device("cpu"))
+    model = models.build(name, section, info, x, section.train.seed)
+    c = dataclasses.replace(section.train, n_iterations=n_iterations, checkpoint_every=10, log_every=10,
+                            lr_decay_every=15)
+    return model, Objective.of(section, info), x, c
+
+
+def _worker(rank: int, world: int, init_file: str, name: str, n_iterations: int, folder: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    import dpm.train
+    saves, save = [], dpm.train.atomic_torch_save
+    dpm.train.atomic_torch_save = lambda value, path: (saves.append(path), save(value, path))
+    model, objective, x, c = smoke_training(name, n_iterations)
+    x_curve = objective.prepare(x[:16], torch.Generator().manual_seed(1))
+    fit(model, objective, x, x_curve, c, Run(checkpoint_dir=Path(folder) / "checkpoints", fingerprint="f", progress=False))
+    torch.save({"model": model.state_dict(), "saves": len(saves)}, f"{folder}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def union_of_two_ranks(name: str, n_iterations: int) -> dict:
+    """One process, the same steps: the loss is the mean of the two ranks' losses, each on the
+    batch and the noise its rank's seed stream draws."""
+    model, objective, x, c = smoke_training(name, n_iterations)
+    optimiser = torch.optim.Adam(model.parameters(), lr=c.learning_rate)
+    lr_schedule = torch.optim.lr_scheduler.StepLR(optimiser, c.lr_decay_every, c.lr_decay)
+    generators = [torch.Generator().manual_seed(distributed.rank_seed(c.seed, r)) for r in range(2)]
+    for _ in range(n_iterations):
+        losses = [objective.loss(model, x[torch.randint(len(x), (c.batch_size,), generator=g)], g) for g in generators]
+        update(model, optimiser, sum(losses) / 2)
+        lr_schedule.step()
+    return model.state_dict()
+
+
+@pytest.mark.parametrize("name, n_iterations", [("swiss_roll", 1), ("swiss_roll", 20), ("mnist", 20)])
+def test_two_processes_train_as_one_on_the_union_of_their_batches(tmp_path, name, n_iterations):
+    mp.spawn(_worker, args=(2, str(tmp_path / "init"), name, n_iterations, str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    expected = union_of_two_ranks(name, n_iterations)
+    for key, value in expected.items():
+        assert torch.equal(ranks[0]["model"][key], ranks[1]["model"][key]), key
+        torch.testing.assert_close(ranks[0]["model"][key], value, rtol=1e-4, atol=1e-5, msg=key)
+    # each checkpoint written once, by rank 0: iteration 10 (of 20) and the last
+    assert (ranks[0]["saves"], ranks[1]["saves"]) == (n_iterations // 10 + (n_iterations % 10 > 0), 0)
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["checkpoint-f.pt"]
+    saved = torch.load(tmp_path / "checkpoints/checkpoint-f.pt", weights_only=True)
+    assert saved["processes"] == 2 and len(saved["generators"]) == 2
+
+
+def two_process_project(folder, n_iterations: int):
+    project = make_project(folder, n_iterations)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["processes"] = 2
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    return project
+
+
+def train_stage(folder) -> subprocess.Popen:
+    """The train stage in its own process group (torchrun and its workers with it)."""
+    return subprocess.Popen([sys.executable, "-m", "pipeline.train", *stage_args("swiss_roll")], cwd=folder,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def test_a_killed_two_process_run_resumes_only_with_two_processes(tmp_path):
+    n_iterations = 120
+    whole = two_process_project(tmp_path / "whole", n_iterations)
+    result = train_stage(whole)
+    assert result.wait() == 0, result.stderr.read()
+    broken = two_process_project(tmp_path / "broken", n_iterations)
+    process = train_stage(broken)
+    deadline = time.time() + 120
+    while time.time() < deadline and not _iteration_at_least(checkpoint_of(broken), 20):
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = torch.load(checkpoint_of(broken), weights_only=True)["iteration"]
+    assert 20 <= killed_at < n_iterations, "the run was not interrupted part-way"
+    assert not (broken / "models/swiss_roll.pt").exists()
+
+    params = yaml.safe_load((broken / "params.yaml").read_text())
+    (broken / "params.yaml").write_text(yaml.safe_dump({**params, "processes": 1}))
+    refused = train_stage(broken)
+    assert refused.wait() == 1
+    assert "saved by a run of 2 training processes and this run has 1" in refused.stderr.read()
+
+    (broken / "params.yaml").write_text(yaml.safe_dump(params))
+    result = train_stage(broken)
+    assert result.wait() == 0, result.stderr.read()
+    final_whole, final_broken = (read_model_file(f / "models/swiss_roll.pt") for f in (whole, broken))
+    assert final_broken["processes"] == 2 and final_broken["global_batch_size"] == 2 * final_broken["batch_size"]
+    for key, value in final_whole["model"].items():
+        assert torch.equal(value, final_broken["model"][key]), key
+    assert len(list((whole / "runs/swiss_roll").glob("*/events.out.tfevents.*"))) == 1  # rank 0's writer only
+    assert len(list((broken / "runs/swiss_roll").iterdir())) == 1  # the resumed run continues its log

@@ -1,0 +1,31 @@
+"""The smoke pipeline's train stages with two data-parallel processes each, under both tools."""
+
+import json
+
+import pytest
+
+from dpm.model import read_model_file
+from tests.test_pipeline import copy_project, run, set_param, tool
+
+STAGES = ("swiss_roll", "mnist")  # a toy and an image model
+
+
+def ranks_recorded(folder, name: str) -> int:
+    """How many processes ran the train stage of ``name``: the launcher and each rank record
+    their imports (pipeline.common._record_imports)."""
+    records = [json.loads(line) for line in (folder / "imports.jsonl").read_text().splitlines()]
+    return sum(r["module"] == "pipeline.train" and r["argv"][0] == name for r in records) - 1
+
+
+@pytest.mark.parametrize("command", [(tool("dvc"), "repro", *(f"train@{name}" for name in STAGES)),
+                                     (tool("snakemake"), "--cores", "2", *(f"models/{name}.pt" for name in STAGES))],
+                         ids=["dvc", "snakemake"])
+def test_train_stages_run_two_processes_under_both_tools(tmp_path, command):
+    folder = copy_project(tmp_path)
+    set_param(folder, "processes", 2)
+    run(folder, *command)
+    for name in STAGES:
+        saved = read_model_file(folder / f"models/{name}.pt")
+        assert saved["processes"] == 2 and saved["global_batch_size"] == 2 * saved["batch_size"], name
+        assert ranks_recorded(folder, name) == 2, name
+        assert len(list((folder / f"runs/{name}").glob("*/events.out.tfevents.*"))) == 1, name  # rank 0's log
