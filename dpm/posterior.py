@@ -9,9 +9,12 @@ Deviation (a property of the paper's scheme, not of this code): Eq. 19–21 drop
 ∫ q(x_{t−1}|x_t) r(x_{t−1}) dx_{t−1}, which depend on x_t (App. C, Eq. 57–58). The chain is therefore
 not exactly p ∝ p r: on N(0, I) data with r = N(y; x, σ_d²) and many small steps it tends to π r²
 (mean y/(1 + σ_d²/2)), not π r (mean y/(1 + σ_d²)). Multiplying each step by √r instead
-(``form="balanced"``, the default for ``Denoise`` and ``Gradient``; the start stays π r) reaches
-π r as the steps shrink: measured with T = 200, σ_d = 1, mean 0.497·y and variance 0.499 against
-the true 0.5·y and 0.5 (the paper's form: 0.666·y, 0.333). tests/test_posterior.py checks both.
+(``form="balanced"``, the default for ``Denoise``, ``Gradient`` and ``BernoulliEvidence``; the start
+stays π r) reaches π r as the steps shrink: measured with T = 200, σ_d = 1, mean 0.497·y and
+variance 0.499 against the true 0.5·y and 0.5 (the paper's form: 0.666·y, 0.333). The binomial
+chain has the same bias: per bit, with the equilibrium reverse and T = 2000, the paper's form gives
+P(x_0 = 1) = 0.953 for r(1) = 0.9, π r² exactly in the limit, against the true π r = 0.692 (√r per
+step: 0.691). tests/test_posterior.py checks both processes.
 """
 
 from __future__ import annotations
@@ -109,18 +112,22 @@ class BernoulliEvidence:
 
     Args:
         rate: d, r's probability of a 1 per bit, in (0, 1) (use ``Inpaint`` for 0 or 1).
-    Paper: Table C.1 (perturbed binomial reverse kernel, c and d).
+        form: ``balanced`` (the default) multiplies each step by √r (logit f̃_b = logit f_b +
+            ½ logit d), ``paper`` by r; the start is π·r in both.
+    Paper: Table C.1 (perturbed binomial reverse kernel, c and d). Deviation: as ``Denoise``, the
+    paper's r per step tends to π r², √r to π r (module docstring).
     """
 
-    def __init__(self, rate: Tensor):
+    def __init__(self, rate: Tensor, form: str = "balanced"):
         self.logit_d = torch.logit(rate.clamp(BETA_CLAMP, 1.0 - BETA_CLAMP))
+        self.power = FORMS[form]
 
     def start(self, process: BinomialDiffusion, shape, generator=None, device="cpu") -> Tensor:
         logit = torch.logit(torch.tensor(process.p_pi)) + self.logit_d
         return process.p_sample(logit.to(device).expand(shape), torch.rand(shape, generator=generator, device=device))
 
     def step(self, process: BinomialDiffusion, logit: Tensor, noise: Tensor) -> Tensor:
-        return process.p_sample(logit + self.logit_d.to(logit), noise)
+        return process.p_sample(logit + self.power * self.logit_d.to(logit), noise)
 
 
 def tied_params(process, x1: Tensor):

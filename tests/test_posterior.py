@@ -129,3 +129,36 @@ def test_bernoulli_evidence_raises_the_rate_where_r_favours_ones():
     se = (0.25 / N_SAMPLES) ** 0.5
     assert p[0] > 0.2 + 5 * se and p[2] < 0.2 - 5 * se  # towards r's 1s (resp. 0s)
     assert abs(p[1] - 0.2) < 5 * se  # d = 1/2 is no evidence: the bit stays at π
+
+
+D = torch.tensor([0.9, 0.5, 0.1, 0.7], dtype=torch.float64)  # r(x = 1) per bit
+
+
+def bit_chain_rate(n_steps, beta_1, form):
+    """P(x_0 = 1) of ``BernoulliEvidence``'s chain per bit, exactly: with the zero net each bit is
+    its own two-state chain, p(x_{t−1} = 1|x_t) the equilibrium reverse, tilted by r or √r."""
+    process = BinomialDiffusion(FixedSchedule(n_steps, beta_1)(), 0.2)
+    power, logit_d = {"paper": 1.0, "balanced": 0.5}[form], torch.logit(D)
+    p1 = torch.sigmoid(torch.logit(torch.tensor(0.2, dtype=torch.float64)) + logit_d)  # start: π r
+    bits = torch.tensor([[0.0], [1.0]], dtype=torch.float64).expand(2, len(D))
+    for t in range(n_steps, 0, -1):  # t = 1 is the tied step T_π(x_0|x_1; β_1), the same zero-net form
+        f0, f1 = torch.sigmoid(process.p_params(bits, torch.full((2,), t), torch.zeros_like(bits)) + power * logit_d)
+        p1 = p1 * f1 + (1 - p1) * f0
+    return p1
+
+
+def test_bernoulli_evidence_samples_follow_the_exact_per_bit_chain_in_both_forms():
+    for form in ("paper", "balanced"):
+        x = posterior_sample(binomial_model(), BernoulliEvidence(D.float(), form), (N_SAMPLES, 4),
+                             torch.Generator().manual_seed(9)).double()
+        rate = bit_chain_rate(N_STEPS, 0.01, form)
+        assert torch.all((x.mean(0) - rate).abs() < 5 * (rate * (1 - rate) / N_SAMPLES).sqrt() + 1e-3), form
+
+
+def test_bernoulli_evidence_reaches_pi_r_with_root_r_per_step_and_pi_r_squared_with_the_papers_r():
+    # the heartbeat's schedule: T = 2000, β_1 = 1/T; the true posterior of a bit is π r
+    pi_r = 0.2 * D / (0.2 * D + 0.8 * (1 - D))
+    pi_r2 = 0.2 * D ** 2 / (0.2 * D ** 2 + 0.8 * (1 - D) ** 2)
+    assert torch.allclose(bit_chain_rate(2000, 1 / 2000, "balanced"), pi_r, atol=2e-3)
+    assert torch.allclose(bit_chain_rate(2000, 1 / 2000, "paper"), pi_r2, atol=2e-3)
+    assert (bit_chain_rate(2000, 1 / 2000, "paper") - pi_r).abs().max() > 0.2  # the bias is large
