@@ -20,23 +20,13 @@ from dpm.evaluate import Estimate
 from dpm.likelihood import holdout_log_likelihood, log_likelihood, log_weights
 from dpm.model import DiffusionModel, build
 from dpm.schedules import FixedSchedule
+from tests.test_bound import ConstantNet
 
 N_STEPS = 20
 BETA = FixedSchedule(N_STEPS, 0.01)()
 MU, VAR = torch.tensor([0.8, -1.5], dtype=torch.float64), torch.tensor([0.3, 2.0], dtype=torch.float64)
 RHO = torch.tensor([0.05, 0.5, 0.9], dtype=torch.float64)  # binomial data: independent bits, P(1) = ρ
 P_PI = 0.2
-
-
-class ConstantNet(torch.nn.Module):
-    """Raw coefficients c·1 for every input: c = 0 is the forward kernel."""
-
-    def __init__(self, n_outputs: int, value: float = 0.0):
-        super().__init__()
-        self.n_outputs, self.value = n_outputs, value
-
-    def forward(self, x, t):
-        return tuple(torch.full_like(x, self.value) for _ in range(self.n_outputs))
 
 
 def generator(seed):
