@@ -163,17 +163,44 @@ class Resources(Section):
 
 
 @dataclass(frozen=True)
+class SeedSpreadConfig(Section):
+    """The seed-spread study (studies/dvc.yaml, issue 13 item 7): every dataset's model trained
+    again from seed train.seed + each of ``seed_offsets`` (the network's initial weights and the
+    training batches), evaluated as its Table 1 row."""
+    seed_offsets: tuple[int, ...] = spec(1)
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if len(set(self.seed_offsets)) != len(self.seed_offsets):
+            yield "seed_offsets", f"repeats an offset: {list(self.seed_offsets)}"
+
+
+@dataclass(frozen=True)
+class ParzenStudyConfig(Section):
+    """The MNIST Parzen study (studies/dvc.yaml, issue 13 item 5): the model trained for each of
+    ``n_iterations`` (mnist.train otherwise), beside the main model; ``n_samples`` samples of
+    each as the Parzen centres, the final reverse step sampled and replaced by its mean."""
+    n_iterations: tuple[int, ...] = spec(1)
+    n_samples: int = spec(1)
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if list(self.n_iterations) != sorted(set(self.n_iterations)):
+            yield "n_iterations", f"expected increasing lengths, got {list(self.n_iterations)}"
+
+
+@dataclass(frozen=True)
 class Config(Section):
     """The whole of params.yaml: ``profile``, ``device``, ``threads``, ``processes`` (training
     processes, data-parallel; 0: one per visible GPU), ``compile`` (torch.compile the networks
-    for training), ``resources`` and one section per dataset of ``dpm.registry`` (the class
-    ``load`` returns adds those fields)."""
+    for training), ``resources``, the studies' ``seed_spread`` and ``parzen_study`` and one
+    section per dataset of ``dpm.registry`` (the class ``load`` returns adds those fields)."""
     profile: str = spec(choices=PROFILES)
     device: str = spec(choices=DEVICES)
     threads: int = spec(1, 1024)
     processes: int = spec(0, 1024)
     compile: bool = spec()
     resources: Resources
+    seed_spread: SeedSpreadConfig
+    parzen_study: ParzenStudyConfig
 
     def section(self, name: str):
         """The params.yaml section of dataset ``name``."""
@@ -319,6 +346,8 @@ def _check(value: Any, kind: type, meta: typing.Mapping, path: str) -> Any:
         raise ConfigError(f"{path}: a per-profile value ({value}) is not read from params.yaml any more: "
                           f"put each profile's value in conf/profile/<profile>.yaml and compose "
                           f"(README \"Params\")")
+    if typing.get_origin(kind) is tuple:
+        return _check_items(value, typing.get_args(kind)[0], meta, path)
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{path}: expected an integer, got {value!r}")
@@ -345,3 +374,10 @@ def _check(value: Any, kind: type, meta: typing.Mapping, path: str) -> Any:
     if high is not None and (value > high or (meta["open_high"] and value == high)):
         raise ConfigError(f"{path}: expected a value {'<' if meta['open_high'] else '<='} {high}, got {value!r}")
     return value
+
+
+def _check_items(value: Any, kind: type, meta: typing.Mapping, path: str) -> tuple:
+    """A non-empty list whose every item is checked as ``kind`` with ``meta``'s range."""
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{path}: expected a non-empty list, got {value!r}")
+    return tuple(_check(item, kind, meta, f"{path}[{i}]") for i, item in enumerate(value))

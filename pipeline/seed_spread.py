@@ -1,0 +1,42 @@
+"""Stage ``seed_spread@DATASET`` (studies/dvc.yaml): the dataset's Table 1 model trained again
+from each seed train.seed + seed_spread.seed_offsets, and evaluated as the main row.
+
+Usage: python -m pipeline.seed_spread DATASET DATA_DIR MODELS_DIR CHECKPOINT_DIR OUT_JSON
+
+The seed (params.yaml's <dataset>.train.seed, overridden through dpm.config.load) draws the
+network's initial weights and the training batches; the data, T, the network and the
+evaluation are the main row's. Models go to MODELS_DIR/seed_<seed>.pt, checkpoints (an
+interrupted run resumes) to CHECKPOINT_DIR/seed_<seed>.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dpm import device as devices, registry
+from pipeline import common, retrain
+
+
+def main(argv: list[str] | None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("dataset", choices=registry.NAMES)
+    for name in ("data_dir", "models_dir", "checkpoint_dir", "out_json"):
+        parser.add_argument(name, type=Path)
+    args = parser.parse_args(argv)
+    config = common.load_config()
+    main_seed = config.section(args.dataset).train.seed
+    rows = []
+    for offset in config.seed_spread.seed_offsets:
+        seed = main_seed + offset
+        seeded = retrain.load_config({f"{args.dataset}.train.seed": seed})
+        model_file = args.models_dir / f"seed_{seed}.pt"
+        retrain.train_model(args.dataset, args.data_dir, seeded, args.checkpoint_dir / f"seed_{seed}", model_file)
+        rows.append({"seed": seed, **retrain.evaluate_model(args.dataset, args.data_dir, model_file, seeded)})
+    common.write_json(args.out_json, {
+        "dataset": args.dataset, "profile": config.profile, "main_seed": main_seed, "seeds": rows,
+        "device": devices.describe(devices.resolve(config.device)), "git_commit": common.git_commit()})
+
+
+if __name__ == "__main__":
+    common.run(main)
