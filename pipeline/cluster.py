@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-TRAIN_STAGES = frozenset({"train"})
+TRAIN_STAGES = frozenset({"train", "seed_spread", "parzen_study_train"})
 """Stages that fit a model: ``resources.train``."""
 SAMPLE_STAGES = frozenset({"evaluate", "parzen_samples", "toy_figure", "image_figure", "posterior_figure",
-                           "figure5_full"})
+                           "figure5_full", "parzen_study"})
 """Stages that run a trained model (they depend on ``models/<dataset>.pt``): ``resources.sample``.
 tests/test_slurm.py checks this set against dvc.yaml."""
 

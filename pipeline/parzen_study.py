@@ -108,6 +108,7 @@ def main(argv: list[str] | None) -> None:
     with atomic_path(args.out_csv) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
     shown = frame[["row", "n_centres", "sigma", "nats", "nats_se", "bits", "bits_se", "sampling_seconds"]]
+    shown = shown.astype(object).where(shown.notna(), None)  # an empty cell where there is no value
     atomic_write_text(args.out_md, "# MNIST Parzen estimate against training length and the final step\n\n"
                       + shown.to_markdown(index=False, floatfmt=".4g", missingval="") + "\n")
 

@@ -50,18 +50,21 @@ def markdown(frame: pd.DataFrame) -> str:
     n_seeds = int(frame["n_seeds"].max())
     shown = pd.DataFrame({"data": frame["data"], "unit": frame["unit"]})
     for i in range(n_seeds):
-        label = "K, seed train.seed (Table 1)" if i == 0 else f"K, seed {i + 1} of {n_seeds}"
-        shown[label] = [_pm(r.get(f"K_{i}"), r.get(f"K_{i}_se"), f"seed {r.get(f'seed_{i}'):.0f}: ")
+        label = "K ± se (seed), Table 1's" if i == 0 else f"K ± se (seed), seed {i + 1}"
+        shown[label] = [_pm(r.get(f"K_{i}"), r.get(f"K_{i}_se"), f" ({r.get(f'seed_{i}'):.0f})")
                         for _, r in frame.iterrows()]
     shown["K mean ± sd"] = [_pm(r["K_mean"], r["K_sd"]) for _, r in frame.iterrows()]
     shown["K − L_null mean ± sd"] = [_pm(r["K_minus_L_null_mean"], r["K_minus_L_null_sd"]) for _, r in frame.iterrows()]
-    return "# Table 1: spread over training seeds\n\n" + shown.to_markdown(index=False) + "\n"
+    note = ("Each K's ± is its holdout standard error; the mean's ± is the standard deviation over the "
+            "seeds (ddof = 1): the spread from the initial weights and the order of the training batches.")
+    return "# Table 1: spread over training seeds\n\n" + shown.to_markdown(index=False) + "\n\n" + note + "\n"
 
 
-def _pm(value, error, prefix: str = "") -> str:
+def _pm(value, error, suffix: str = "") -> str:
+    """``value ± error`` and the suffix; empty without a value, the value alone without an error."""
     if value is None or pd.isna(value):
         return ""
-    return f"{prefix}{value:.4g} ± {error:.2g}"
+    return f"{value:.4g}{'' if pd.isna(error) else f' ± {error:.2g}'}{suffix}"
 
 
 def main(argv: list[str] | None) -> None:
