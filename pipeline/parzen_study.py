@@ -11,6 +11,7 @@ batch size). From the same x_1, the final step x_0 ~ N(x_1√(1−β_1), β_1 I)
 its mean. σ, the validation and the test images are Table 2's (dpm.parzen.estimate, SPEC §2).
 The "perfect model" at n_samples centres (the first training images) and Table 2's own two rows
 (TABLE2_JSON, the parzen stage's) are shown beside, so the reduction's own effect is visible.
+``sampling_seconds``: the time to draw a model's two sets (one reverse chain for both).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +70,8 @@ def model_rows(trained, n_samples: int, test: np.ndarray, validation: np.ndarray
 
 
 def _row(label: str, model: str, n_iterations, final: str | None, result, **extra) -> dict:
-    r = result if isinstance(result, dict) else result.__dict__
+    """One row of the table from a ParzenResult or its JSON record."""
+    r = result if isinstance(result, dict) else asdict(result)
     return {"row": label, "model": model, "n_iterations": n_iterations, "final_step": final,
             "n_centres": r["n_centres"], "sigma": r["sigma"], "nats": r["mean_nats"], "nats_se": r["se_nats"],
             "bits": r["mean_bits"], "bits_se": r["se_bits"], **extra}
