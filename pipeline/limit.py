@@ -58,14 +58,13 @@ def swiss_roll_limit(trained: Trained, x: torch.Tensor, generator: torch.Generat
 
 
 def heartbeat_limit(trained: Trained, x: torch.Tensor, generator: torch.Generator) -> dict:
-    """K* of factorised steps over the data's distinct sequences, each weighted by its probability."""
-    c = trained.section.limit
-    sequences, inverse = torch.unique(x, dim=0, return_inverse=True)
-    true_ll = torch.from_numpy(trained.split.true_log_likelihood_nats).double()
-    log_p = torch.stack([true_ll[inverse == s][0] for s in range(len(sequences))])
-    if abs(torch.logsumexp(log_p, 0).item()) > 1e-9:
-        raise common.StageError(f"the holdout holds {len(sequences)} distinct sequences whose probabilities do not "
-                                "sum to 1: the limit needs every sequence of the data")
+    """K* of factorised steps over the data's distinct sequences, each at its probability 1/period."""
+    c, heartbeat, period = trained.section.limit, registry.get(trained.name).data_module(), trained.info.period
+    sequences = torch.unique(x, dim=0)
+    if len(sequences) != period:
+        raise common.StageError(f"the holdout holds {len(sequences)} distinct sequences, not the data's {period}: "
+                                "the limit needs every sequence of the data")
+    log_p = torch.full((period,), heartbeat.true_log_likelihood_nats(period), dtype=torch.float64)
     reverse = BernoulliMixtureReverse(sequences, log_p)
     draws = k_draws(trained.model.process(), reverse, sequences.repeat(c.n_repeats, 1), 1, generator, 2 ** 20)
     draws = draws.reshape(c.n_repeats, len(sequences))  # (R, S)
