@@ -150,13 +150,13 @@ def grouped(log_w: Tensor, n_k: int) -> Tensor:
 
 def mean_and_variance(draws: Tensor) -> tuple[Tensor, Tensor]:
     """Per example: the mean of R independent draws (R, B) and the variance of that mean
-    (sample variance / R; zero where R = 1, where it cannot be estimated: see ``weighted_mean``)."""
+    (sample variance / R; NaN where R = 1, where it cannot be estimated: see ``weighted_mean``)."""
     if draws.shape[0] == 1:
-        return draws[0], torch.zeros_like(draws[0])
+        return draws[0], torch.full_like(draws[0], math.nan)
     return draws.mean(0), draws.var(0, unbiased=True) / draws.shape[0]
 
 
-def weighted_mean(mean: Tensor, variance: Tensor, counts: Tensor) -> tuple[float, float]:
+def weighted_mean(mean: Tensor, variance: Tensor, counts: Tensor) -> tuple[Tensor, Tensor]:
     """The mean over a set of n examples of which only the distinct ones were computed, and its
     standard error.
 
@@ -176,18 +176,19 @@ def weighted_mean(mean: Tensor, variance: Tensor, counts: Tensor) -> tuple[float
     """
     n = counts.sum().double()
     w = (counts.double() / n).reshape(counts.shape + (1,) * (mean.ndim - 1))
-    if bool(((counts > 1).reshape(w.shape) & (variance == 0)).any()):
+    repeated = (counts > 1).reshape(w.shape)
+    if bool((repeated & variance.isnan()).any()):
         raise ValueError("a repeated example needs at least 2 Monte Carlo draws to estimate its noise")
     centre = (w * mean).sum(0)
     spread = (w * (mean - centre) ** 2).sum(0) / n
-    return centre, (spread + (w * (w - 1 / n) * variance).sum(0)).clamp(min=0).sqrt()
+    shared = torch.where(repeated, w * (w - 1 / n) * variance, 0.0).sum(0)
+    return centre, (spread + shared).clamp(min=0).sqrt()
 
 
 def distinct(x: Tensor) -> tuple[Tensor, Tensor]:
     """The distinct rows of x (M, D) and how often each occurs: a set with repeated examples
     (the heartbeat's 5 sequences) is computed once per distinct row, weighted by its count."""
-    rows, counts = torch.unique(x, dim=0, return_counts=True)
-    return rows, counts
+    return torch.unique(x, dim=0, return_counts=True)
 
 
 @torch.no_grad()

@@ -216,7 +216,7 @@ def test_groups_of_a_pool_are_the_logsumexp_of_k_log_weights():
 
 def test_the_weighted_mean_of_distinct_examples_is_the_mean_over_the_set_with_an_honest_standard_error():
     values = torch.randn(50, generator=generator(21), dtype=torch.float64)
-    mean, se = weighted_mean(values, torch.zeros(50), torch.ones(50, dtype=torch.long))
+    mean, se = weighted_mean(*mean_and_variance(values[None]), torch.ones(50, dtype=torch.long))
     estimate = Estimate.of(values)  # every example distinct: the usual std/√n
     assert math.isclose(to_bits(mean.item()), estimate.mean_bits) and math.isclose(to_bits(se.item()), estimate.se_bits)
     # 5 distinct examples in a set of 400 drawn from them, each computed once by R noisy draws:
@@ -236,7 +236,7 @@ def test_the_weighted_mean_of_distinct_examples_is_the_mean_over_the_set_with_an
 
 def test_a_repeated_example_computed_from_one_draw_is_refused():
     with pytest.raises(ValueError, match="2 Monte Carlo draws"):
-        weighted_mean(torch.zeros(2), torch.zeros(2), torch.tensor([3, 1]))
+        weighted_mean(*mean_and_variance(torch.zeros(1, 2)), torch.tensor([3, 1]))
 
 
 def test_the_kl_terms_by_t_are_the_terms_of_k():
