@@ -263,7 +263,8 @@ def kl_per_t_figure(panels: Sequence[tuple[str, str, dict[str, np.ndarray]]], ti
 
     Args:
         panels: (title, unit, columns) per model; columns ``t``, ``kl_bits``, ``kl_se_bits`` and
-            ``cumulative_bits`` (bits per ``unit``), one entry per t = 2..T.
+            ``cumulative_bits`` (bits per ``unit``), one entry per t = 2..T, and optionally
+            ``limit_kl_bits``: the terms of the best step of the model's family (dashed).
         title: the figure's title.
 
     Paper: Eq. 14 (the terms of K's sum over t).
@@ -276,7 +277,10 @@ def kl_per_t_figure(panels: Sequence[tuple[str, str, dict[str, np.ndarray]]], ti
         t, kl, se = c["t"], c["kl_bits"], c["kl_se_bits"]
         ax.fill_between(t, np.maximum(kl - 2 * se, kl.min(initial=1.0) * 1e-3), kl + 2 * se, color="tab:blue",
                         alpha=0.25, linewidth=0)
-        ax.plot(t, kl, color="tab:blue", linewidth=1.2)
+        ax.plot(t, kl, color="tab:blue", linewidth=1.2, label="model")
+        if "limit_kl_bits" in c:
+            ax.plot(t, c["limit_kl_bits"], "--", color="0.3", linewidth=1.2, label="best step of its family")
+            ax.legend(loc="lower left", fontsize=8)
         ax.set(xscale="log", yscale="log", xlabel="t", title=name)
         ax.set_ylabel(f"E KL$_t$ ({unit})", color="tab:blue")
         ax.grid(alpha=0.3, which="both")

@@ -8,8 +8,9 @@ steps with the exact moments of q(x_{t−1}|x_t) under the true roll (the poster
 quadrature), K* by Monte Carlo over a seeded subset of the holdout. Heartbeat (binomial): factorised
 steps with each bit's exact marginal posterior over the distinct sequences, K* averaged over the
 data's distribution (each sequence's true probability), Monte Carlo over x_t. The last step is tied
-to the forward kernel, as in the model. Bits per reporting unit. On the CPU, in float64, whatever
-params.yaml's ``device``.
+to the forward kernel, as in the model. The JSON also holds the best steps' E KL_t for t = 2..T
+(``kl_bits_by_t``), which the per-t KL figure draws beside the model's. Bits per reporting unit. On
+the CPU, in float64, whatever params.yaml's ``device``.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from pipeline import common
 
 
 def k_draws(process, reverse, x0: torch.Tensor, n_repeats: int, generator: torch.Generator,
-            max_elements: int) -> torch.Tensor:
-    """K* of each example of x0 (B, D), ``n_repeats`` draws: (n_repeats, B) nats."""
-    kl = kl_by_t(process, reverse, x0, n_repeats, generator, max_elements).sum(1)
+            max_elements: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """K* of each example of x0 (B, D), ``n_repeats`` draws (n_repeats, B), and its KL terms by t
+    (n_repeats, T − 1, B), nats."""
+    kl = kl_by_t(process, reverse, x0, n_repeats, generator, max_elements)
     rest = bound_terms(process, reverse, x0, generator, n_t=1)
-    return -kl + (rest.entropy_T - rest.entropy_1 + rest.log_prior_T + rest.edge).double()
+    return -kl.sum(1) + (rest.entropy_T - rest.entropy_1 + rest.log_prior_T + rest.edge).double(), kl
 
 
 def swiss_roll_limit(trained: Trained, x: torch.Tensor, generator: torch.Generator) -> dict:
@@ -47,30 +49,32 @@ def swiss_roll_limit(trained: Trained, x: torch.Tensor, generator: torch.Generat
     reverse = GaussianMixtureReverse(centres, log_w, (data.noise / scaling.scale) ** 2)
     index = holdout_subset(len(x), c.n_examples, c.subset_seed)
     x0, process = x[index].double(), trained.model.process()
-    draws = torch.cat([k_draws(process, reverse, x0[start:start + c.batch_size], c.n_repeats, generator,
-                               x0[start:start + c.batch_size].numel())
-                       for start in range(0, len(x0), c.batch_size)], dim=1)
+    batches = [k_draws(process, reverse, x0[start:start + c.batch_size], c.n_repeats, generator,
+                       x0[start:start + c.batch_size].numel()) for start in range(0, len(x0), c.batch_size)]
+    draws, kl = (torch.cat(parts, dim=-1) for parts in zip(*batches))
     true_ll = torch.from_numpy(trained.split.true_log_likelihood_nats[index.numpy()])
     estimate, gap = Estimate.of(draws.mean(0)), Estimate.of(true_ll - draws.mean(0))
     return {"K_limit_T": estimate.mean_bits, "K_limit_T_se": estimate.se_bits, "K_limit_T_over": "holdout subset",
             "true_log_likelihood": Estimate.of(true_ll).mean_bits, "true_minus_K_limit_T": gap.mean_bits,
             "true_minus_K_limit_T_se": gap.se_bits, "n_examples": len(index), "n_nodes": c.n_nodes,
             "n_repeats": c.n_repeats, "subset_seed": c.subset_seed, "seed": c.seed,
-            "family": "diagonal Gaussian p(x_{t-1}|x_t), exact moments of q(x_{t-1}|x_t)"}
+            "family": "diagonal Gaussian p(x_{t-1}|x_t), exact moments of q(x_{t-1}|x_t)",
+            "kl_bits_by_t": to_bits(kl.mean((0, 2))).tolist()}
 
 
 def heartbeat_limit(trained: Trained, x: torch.Tensor, generator: torch.Generator) -> dict:
     """K* of factorised steps over the data's distinct sequences, each at its probability 1/period."""
     c, heartbeat, period = trained.section.limit, registry.get(trained.name).data_module(), trained.info.period
-    sequences = torch.unique(x, dim=0)
+    sequences = torch.unique(x, dim=0).double()
     if len(sequences) != period:
         raise common.StageError(f"the holdout holds {len(sequences)} distinct sequences, not the data's {period}: "
                                 "the limit needs every sequence of the data")
     log_p = torch.full((period,), heartbeat.true_log_likelihood_nats(period), dtype=torch.float64)
     reverse = BernoulliMixtureReverse(sequences, log_p)
-    draws = k_draws(trained.model.process(), reverse, sequences.repeat(c.n_repeats, 1), 1, generator, 2 ** 20)
+    draws, kl = k_draws(trained.model.process(), reverse, sequences.repeat(c.n_repeats, 1), 1, generator, 2 ** 20)
     draws = draws.reshape(c.n_repeats, len(sequences))  # (R, S)
     weights = log_p.exp()
+    kl_by_t_nats = (kl.reshape(kl.shape[1], c.n_repeats, len(sequences)).mean(1) * weights).sum(1)  # (T − 1,)
     mean = (weights * draws.mean(0)).sum()
     se = (weights ** 2 * draws.var(0) / c.n_repeats).sum().sqrt()
     true_ll = to_bits(float((weights * log_p).sum()))
@@ -79,7 +83,8 @@ def heartbeat_limit(trained: Trained, x: torch.Tensor, generator: torch.Generato
             "true_log_likelihood": true_ll, "true_minus_K_limit_T": true_ll - to_bits(mean.item()),
             "true_minus_K_limit_T_se": to_bits(se.item()), "n_distinct": len(sequences),
             "n_repeats": c.n_repeats, "seed": c.seed,
-            "family": "factorised (per-bit Bernoulli) p(x_{t-1}|x_t), each bit's exact marginal posterior"}
+            "family": "factorised (per-bit Bernoulli) p(x_{t-1}|x_t), each bit's exact marginal posterior",
+            "kl_bits_by_t": to_bits(kl_by_t_nats).tolist()}
 
 
 LIMITS = {"rbf": swiss_roll_limit, "sigmoid_mlp": heartbeat_limit}

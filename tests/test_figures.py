@@ -168,6 +168,7 @@ def test_kl_per_t_has_one_panel_per_model_with_its_running_sum_on_a_twin_axis():
         kl = 1.0 / t
         return {"t": t, "kl_bits": kl, "kl_se_bits": 0.1 * kl, "cumulative_bits": np.cumsum(kl)}
     panels = [(f"model {i} (T = {n})", "bits", columns(n)) for i, n in enumerate((40, 2000, 1000, 1000, 500))]
+    panels[0][2]["limit_kl_bits"] = 0.5 * panels[0][2]["kl_bits"]
     fig = drawn(figures.kl_per_t_figure(panels, "where the bound loses"))
     visible = [ax for ax in fig.axes if ax.get_visible()]
     kl_axes = [ax for ax in visible if ax.get_title()]
@@ -178,3 +179,4 @@ def test_kl_per_t_has_one_panel_per_model_with_its_running_sum_on_a_twin_axis():
         twin = [other for other in visible if other is not ax and other.bbox.bounds == ax.bbox.bounds]
         assert len(twin) == 1
         np.testing.assert_allclose(twin[0].lines[0].get_ydata(), c["cumulative_bits"])
+        assert len(ax.lines) == (2 if "limit_kl_bits" in c else 1)  # the best step's terms, dashed
