@@ -13,13 +13,13 @@ Everything is per example and in nats; log-weights are summed and averaged in fl
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dpm.bound import BoundTerms, Reverse, kl_terms
+from dpm.bound import Reverse, bound_terms, kl_terms
 from dpm.diffusion import BinomialDiffusion
 
 # Elements (trajectories × examples × dimensions) of one pass through the chain.
@@ -214,13 +214,17 @@ def holdout_subset(n_holdout: int, n_examples: int, seed: int) -> Tensor:
 
 
 @torch.no_grad()
-def bound_draws(terms: Callable[[Tensor, torch.Generator], BoundTerms], x: Tensor, n_repeats: int, batch_size: int,
-                generator: torch.Generator | None = None) -> Tensor:
-    """K of each example of x (B, D), ``n_repeats`` independent draws of its estimator ``terms``
-    (x0 batch, generator) → BoundTerms. Returns (n_repeats, B) float64 nats."""
-    return torch.cat([torch.stack([terms(x[start:start + batch_size], generator).k.double()
-                                   for _ in range(n_repeats)])
-                      for start in range(0, len(x), batch_size)], dim=1)
+def k_draws(process, reverse: Reverse, x0: Tensor, n_repeats: int, generator: torch.Generator | None = None,
+            max_elements: int = MAX_ELEMENTS) -> tuple[Tensor, Tensor]:
+    """K of each example of x0 (B, D) exactly over t (every t = 2..T at its own x_t ~ q(x_t|x_0)),
+    ``n_repeats`` independent draws, and its KL terms by t (``kl_by_t``).
+
+    Returns:
+        (n_repeats, B) and (n_repeats, T − 1, B), float64 nats. Paper: Eq. 14.
+    """
+    kl = kl_by_t(process, reverse, x0, n_repeats, generator, max_elements)
+    rest = bound_terms(process, reverse, x0, generator, n_t=1)  # its kl (one t) is not used
+    return -kl.sum(1) + (rest.entropy_T - rest.entropy_1 + rest.log_prior_T + rest.edge).double(), kl
 
 
 @torch.no_grad()
@@ -232,7 +236,7 @@ def subset_estimates(process, reverse: Reverse, rows: Tensor, counts: Tensor, k_
 
     Each row's L_k is the mean over the disjoint groups of k of one pool of ``n_trajectories``
     trajectories (``grouped``), so the k share trajectories. ``k_draws`` (R, S): draws of K per row
-    (``bound_draws``). Keys: ``K``, ``L_<k>``, ``L_<k>_minus_K`` (paired, per row).
+    (``k_draws``). Keys: ``K``, ``L_<k>``, ``L_<k>_minus_K`` (paired, per row).
     """
     pool = torch.cat([log_weight_pool(process, reverse, rows[start:start + batch_size], n_trajectories, generator,
                                       max_elements=max_elements)

@@ -23,21 +23,12 @@ import numpy as np
 import torch
 
 from dpm import device as devices, registry
-from dpm.bound import bound_terms, to_bits
+from dpm.bound import to_bits
 from dpm.evaluate import Estimate
-from dpm.likelihood import holdout_subset, kl_by_t, prepared_holdout
+from dpm.likelihood import holdout_subset, k_draws, prepared_holdout
 from dpm.limits import BernoulliMixtureReverse, GaussianMixtureReverse, curve_mixture
 from dpm.model import Trained, load_trained
 from pipeline import common
-
-
-def k_draws(process, reverse, x0: torch.Tensor, n_repeats: int, generator: torch.Generator,
-            max_elements: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """K* of each example of x0 (B, D), ``n_repeats`` draws (n_repeats, B), and its KL terms by t
-    (n_repeats, T − 1, B), nats."""
-    kl = kl_by_t(process, reverse, x0, n_repeats, generator, max_elements)
-    rest = bound_terms(process, reverse, x0, generator, n_t=1)
-    return -kl.sum(1) + (rest.entropy_T - rest.entropy_1 + rest.log_prior_T + rest.edge).double(), kl
 
 
 def swiss_roll_limit(trained: Trained, x: torch.Tensor, generator: torch.Generator) -> dict:

@@ -18,8 +18,8 @@ from dpm.data import heartbeat
 from dpm.data.split import DataInfo
 from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
 from dpm.evaluate import Estimate
-from dpm.likelihood import (bound_draws, distinct, grouped, holdout_log_likelihood, holdout_subset, kl_by_t,
-                            log_likelihood, log_weights, mean_and_variance, subset_estimates, weighted_mean)
+from dpm.likelihood import (distinct, grouped, holdout_log_likelihood, holdout_subset, k_draws,
+                            kl_by_t, log_likelihood, log_weights, mean_and_variance, subset_estimates, weighted_mean)
 from dpm.model import DiffusionModel, build
 from dpm.schedules import FixedSchedule
 from tests.test_bound import ConstantNet
@@ -250,14 +250,22 @@ def test_the_kl_terms_by_t_are_the_terms_of_k():
     assert torch.allclose(blocks.mean(0).mean(1), by_t[0].mean(1), rtol=0.2)
 
 
+def test_k_exactly_over_t_is_the_bounds_k_term_for_term():
+    process, _, data, _ = CASES["gaussian"]
+    reverse, x0 = LinearGaussianReverse(MU, VAR, shift=0.5, scale=1.5), data(30, seed=29)
+    k, kl = k_draws(process, reverse, x0, 1, generator(30))
+    assert kl.shape == (1, N_STEPS - 1, 30)
+    assert torch.allclose(k[0], bound_terms(process, reverse, x0, generator(30)).k.double(), rtol=0, atol=1e-9)
+
+
 def test_subset_estimates_of_repeated_examples_from_pi_give_log_pi_for_every_k():
     model = DiffusionModel(FixedSchedule(N_STEPS, 0.01), ConstantNet(1), functools.partial(BinomialDiffusion, p_pi=P_PI))
     process = model.process()
     x = (torch.rand(300, 4, generator=generator(26)) < P_PI).float()
     rows, counts = distinct(x)
     assert counts.sum() == 300 and len(rows) < 300
-    k_draws = bound_draws(lambda x0, g: bound_terms(process, model.reverse, x0, g), rows, 8, 7, generator(27))
-    estimates = subset_estimates(process, model.reverse, rows, counts, k_draws, (1, 10), 20, 7, generator(28))
+    bound = k_draws(process, model.reverse, rows, 8, generator(27))[0]
+    estimates = subset_estimates(process, model.reverse, rows, counts, bound, (1, 10), 20, 7, generator(28))
     log_pi = (counts * process.log_prior(rows.double())).sum() / 300
     for n_k in (1, 10):  # every weight is log π(x_0): L_k is exact
         assert abs(estimates[f"L_{n_k}"][0] - log_pi) < 1e-4
