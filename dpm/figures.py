@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 SUPTITLE_SIZE = 13
 
@@ -282,6 +282,8 @@ def kl_per_t_figure(panels: Sequence[tuple[str, str, dict[str, np.ndarray]]], ti
             ax.plot(t, c["limit_kl_bits"], "--", color="0.3", linewidth=1.2, label="best step of its family")
             ax.legend(loc="lower left", fontsize=8)
         ax.set(xscale="log", yscale="log", xlabel="t", title=name)
+        ax.set_ylim(bottom=1e-5 * np.nanmax(kl))  # terms near zero (Monte Carlo noise) off the log axis
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_ylabel(f"E KL$_t$ ({unit})", color="tab:blue")
         ax.grid(alpha=0.3, which="both")
         running = ax.twinx()

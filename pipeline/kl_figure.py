@@ -43,8 +43,9 @@ def main(argv: list[str] | None) -> None:
             columns["limit_kl_bits"] = np.asarray(limits[meta["dataset"]])
         panels.append((f"{meta['label']} (T = {meta['T']})", meta["unit"], columns))
     profile = json.loads(args.json[0].read_text())["profile"]
-    fig = figures.kl_per_t_figure(panels, f"Where the bound loses: the terms E KL(q(x_{{t−1}}|x_t, x_0) ‖ "
-                                          f"p(x_{{t−1}}|x_t)) of K against t, and their running sum ({profile} profile)")
+    fig = figures.kl_per_t_figure(panels, "Where the bound loses: each term E KL$(q(x_{t-1}|x_t, x_0)\\,\\|\\,"
+                                          "p(x_{t-1}|x_t))$ of K against t (blue; dashed: the best step of the "
+                                          f"model's family), their running sum in red ({profile} profile)")
     with atomic_path(args.out_png) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
 
