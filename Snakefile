@@ -6,7 +6,8 @@ one rule per DVC stage is generated from DVC's resolved stages by
 
 Usage (from the repository root):
     snakemake --cores 4            # build every stage's outs (rule ``all``)
-    snakemake --cores 4 <out>      # build one output and what it needs
+    snakemake --cores 4 <out>      # build one output and what it needs (also a study's,
+                                   # studies/dvc.yaml: not in ``all``, as not in ``dvc repro``)
     snakemake -n                   # what would run (agrees with dvc status)
 
 Gate stages (``meta: {gate: <check>}`` in dvc.yaml; here ``check_params``) get no rule: their
@@ -99,10 +100,12 @@ PARAMS = yaml.safe_load(open(os.path.join(ROOT, "params.yaml"))) or {}
 _STALE_OUTS = {out for stage in STAGES if stage.name in CHANGED for out in stage.rule_outs}
 
 
+# what a plain `dvc repro` runs: the root dvc.yaml's stages (the studies of studies/dvc.yaml are
+# built on request, `snakemake --cores 2 results/ablations.csv`)
 rule all:
     localrule: True
     input:
-        [out for stage in STAGES if not stage.gate for out in stage.rule_outs],
+        [out for stage in STAGES if stage.default and not stage.gate for out in stage.rule_outs],
 
 
 # The gate stages (check_params) get no rule: params.yaml was validated above. Before the first

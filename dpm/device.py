@@ -29,7 +29,8 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     import platform
-    return f"CPU {platform.machine()} ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU {platform.machine()} ({n} thread{'s' if n > 1 else ''})"
 
 
 def keep_freed_memory() -> bool:

@@ -19,10 +19,16 @@ SAMPLE_STAGES = frozenset({"evaluate", "parzen_samples", "toy_figure", "image_fi
 tests/test_slurm.py checks this set against dvc.yaml."""
 
 
+def kind_group(stage: str) -> str:
+    """The stage group of a DVC address: ``train@mnist`` -> ``train``,
+    ``studies/dvc.yaml:ablation@v`` -> ``ablation``."""
+    return stage.rsplit(":", 1)[-1].split("@", 1)[0]
+
+
 def kind(stage: str) -> str:
     """The ``resources`` entry of DVC stage ``stage`` (``train@mnist``, ``parzen_samples@shard0``,
-    ``table1``): ``train``, ``sample`` or ``default``."""
-    group = stage.split("@", 1)[0]
+    ``table1``, ``studies/dvc.yaml:ablation@v``): ``train``, ``sample`` or ``default``."""
+    group = kind_group(stage)
     if group in TRAIN_STAGES:
         return "train"
     if group in SAMPLE_STAGES:

@@ -36,7 +36,7 @@ def main(argv: list[str] | None) -> None:
 
 
 def title(dataset: str, table: pd.DataFrame) -> str:
-    """``swiss_roll learning curve (quick profile, CPU x86_64 (1 threads))``, with what the CSV
+    """``swiss_roll learning curve (quick profile, CPU x86_64 (1 thread))``, with what the CSV
     records of the run."""
     recorded = [f"{table['profile'].iloc[-1]} profile" if "profile" in table else None,
                 str(table["hardware"].iloc[-1]) if "hardware" in table else None]

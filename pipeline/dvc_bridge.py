@@ -72,6 +72,11 @@ class StageSpec:
             would hide every stale stage below it: Snakemake does not look
             at jobs downstream of one that must run, and ``ancient`` then
             stops the rerun from propagating.)
+        default: Declared in the root ``dvc.yaml``, so a plain ``dvc repro``
+            runs it, and Snakemake's ``all`` builds it. Stages of other
+            ``dvc.yaml`` files (the studies, ``studies/dvc.yaml``) get rules
+            but are built only on request: ``dvc repro studies/dvc.yaml``,
+            ``snakemake <their output>``.
     """
 
     name: str
@@ -82,6 +87,7 @@ class StageSpec:
     persist_outs: frozenset[str]
     params: tuple[str, ...]
     gate: str = ""
+    default: bool = True
 
     @property
     def rule_outs(self) -> tuple[str, ...]:
@@ -135,6 +141,7 @@ def _to_spec(stage, root_dir: str) -> StageSpec:
         persist_outs=frozenset(path for path, out in outs if out.persist),
         params=tuple(_param_keys(stage.params)),
         gate=str((stage.meta or {}).get("gate") or ""),
+        default=Path(stage.path_in_repo).as_posix() == PROJECT_FILE,
     )
 
 

@@ -254,3 +254,37 @@ def test_a_gate_is_checked_at_parse_time_gets_no_rule_and_is_recorded_after(proj
     write_params(project, x=3, y=2)
     run(project, "snakemake", "--cores", "2")
     assert (project / "a1.txt").read_text() == "3" and dvc_status(project) == {}
+
+
+def add_study(project: Path) -> None:
+    """A second pipeline file, ``studies/dvc.yaml``, whose stage reads ``join.json`` and ``a.x``."""
+    code = ("import json, yaml; x = yaml.safe_load(open('params.yaml'))['a']['x']; "
+            "open('extra.txt', 'w').write(json.load(open('join.json'))['v'] + str(x))")
+    (project / "studies").mkdir()
+    (project / "studies" / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"extra": {
+        "wdir": "..", "cmd": f'python -c "{code}"', "deps": ["join.json"], "params": ["a.x"],
+        "outs": ["extra.txt"]}}}))
+
+
+def test_a_study_is_built_on_request_only(project: Path) -> None:
+    """Stages of another dvc.yaml (the studies) have rules, but are neither in ``all`` nor in a
+    plain ``dvc repro``: each tool builds them when asked, and then both agree they are done."""
+    add_study(project)
+    stages = {s.name: s for s in dvc_bridge.load_stages(project)}
+    study = stages["studies/dvc.yaml:extra"]
+    assert (study.deps, study.outs, study.params) == (("join.json",), ("extra.txt",), ("a.x",))
+    assert not study.default and all(s.default for name, s in stages.items() if s is not study)
+
+    run(project, "snakemake", "--cores", "1")
+    run(project, "dvc", "repro")
+    assert not (project / "extra.txt").exists()
+    assert planned_jobs(project) == set()
+
+    run(project, "snakemake", "--cores", "1", "extra.txt")
+    assert (project / "extra.txt").read_text() == "1!2?1"
+    assert dvc_status(project) == {}
+    write_params(project, x=3, y=2)
+    run(project, "dvc", "repro", "studies/dvc.yaml")
+    assert (project / "extra.txt").read_text() == "3!2?3"
+    assert planned_jobs(project) == set()
+    assert dvc_status(project) == {}

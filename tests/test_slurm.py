@@ -100,7 +100,7 @@ def test_the_kinds_of_stages_name_stages_of_dvc_yaml():
     """pipeline/cluster.py's train and sample stages are stages of dvc.yaml; a sample stage depends
     on a model that a train stage writes."""
     stages = dvc_bridge.load_stages(ROOT)
-    assert cluster.TRAIN_STAGES | cluster.SAMPLE_STAGES <= {stage.name.split("@")[0] for stage in stages}
+    assert cluster.TRAIN_STAGES | cluster.SAMPLE_STAGES <= {cluster.kind_group(stage.name) for stage in stages}
     models = {out for stage in stages if cluster.kind(stage.name) == "train" for out in stage.outs
               if out.startswith("models/")}
     assert models
