@@ -266,8 +266,8 @@ def _dotted(raw: Any, path: str) -> dict[str, Any]:
 class Config(Section):
     """The whole of params.yaml: ``profile``, ``device``, ``threads``, ``processes`` (training
     processes, data-parallel; 0: one per visible GPU), ``compile`` (torch.compile the networks
-    for training), ``resources``, ``ablations`` (the ablation study) and one section per dataset of ``dpm.registry`` (the class
-    ``load`` returns adds those fields)."""
+    for training), ``resources``, ``ablations`` (the ablation study) and one section per dataset of
+    ``dpm.registry`` (the class ``load`` returns adds those fields)."""
     profile: str = spec(choices=PROFILES)
     device: str = spec(choices=DEVICES)
     threads: int = spec(1, 1024)

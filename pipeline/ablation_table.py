@@ -1,9 +1,11 @@
 """Stage ``ablation_table``: the ablation study as CSV and Markdown, one row per ablation and variant.
 
-Usage: python -m pipeline.ablation_table OUT_CSV OUT_MD --metrics METRICS_JSON...
+Usage: python -m pipeline.ablation_table METRICS_DIR OUT_CSV OUT_MD
 
-The CSV has a row for each (ablation, variant): a baseline shared by two ablations is a row of
-each. The Markdown groups the rows by ablation, its baseline first.
+Its rows are the variants of params.yaml's ``ablations.variants``, read from
+METRICS_DIR/<variant>.json (the ``ablation`` stages' outputs). The CSV has a row for each
+(ablation, variant): a baseline shared by two ablations is a row of each. The Markdown groups
+the rows by ablation, its baseline first.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from dpm import config as cfg
 from dpm.atomic import atomic_path, atomic_write_text
 from pipeline import common
 
@@ -59,11 +62,15 @@ def _pm(mean: float, se: float) -> str:
 
 def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("metrics_dir", type=Path)
     parser.add_argument("out_csv", type=Path)
     parser.add_argument("out_md", type=Path)
-    parser.add_argument("--metrics", type=Path, nargs="+", required=True)
     args = parser.parse_args(argv)
-    frame = table([json.loads(path.read_text()) for path in args.metrics])
+    variants = cfg.load(common.PARAMS).ablations.variants  # not common.load_config: no torch here
+    missing = [name for name in variants if not (args.metrics_dir / f"{name}.json").exists()]
+    if missing:
+        raise common.StageError(f"{args.metrics_dir}: no metrics of {', '.join(missing)}; run their ablation stages")
+    frame = table([json.loads((args.metrics_dir / f"{name}.json").read_text()) for name in variants])
     with atomic_path(args.out_csv) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.4g")
     atomic_write_text(args.out_md, markdown(frame))
