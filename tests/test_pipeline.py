@@ -130,10 +130,10 @@ def studies_changed(folder: Path) -> set[str]:
 def test_the_ablation_study_has_a_row_per_ablation_and_variant(project):
     ablations = yaml.safe_load((project / "params.yaml").read_text())["ablations"]["variants"]
     rows = list(csv.DictReader((project / "results/ablations.csv").open()))
-    groups = list(dict.fromkeys(g for v in ablations.values() for g in v["ablation"]))
+    of = {name: [v["ablation"]] if isinstance(v["ablation"], str) else v["ablation"] for name, v in ablations.items()}
+    groups = list(dict.fromkeys(g for names in of.values() for g in names))
     assert [(r["ablation"], r["variant"]) for r in rows] == [
-        (g, v) for g in groups for v in sorted((v for v in ablations if g in ablations[v]["ablation"]),
-                                                key=lambda v: not ablations[v]["baseline"])]
+        (g, v) for g in groups for v in sorted((v for v in ablations if g in of[v]), key=lambda v: not ablations[v]["baseline"])]
     assert all(r["profile"] == "smoke" and r["K_se"] and r["K_minus_L_null_se"] for r in rows)
     record = json.loads((project / "results/ablations/swiss_roll_beta1_1e_5.json").read_text())
     assert record["section"]["diffusion"]["beta_1"] == 1e-5 and record["n_iterations"] == 20  # smoke budget
