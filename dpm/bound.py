@@ -62,10 +62,22 @@ def kl_sum(process, reverse: Reverse, x0: Tensor, generator: torch.Generator | N
         index = torch.multinomial(proposal, n_draws, replacement=True, generator=generator)
         index = index.reshape((n_t,) + x0.shape[:-1])
         t, weight = index + 2, 1.0 / (n_t * proposal[index].to(x0.dtype))
+    return (weight * kl_terms(process, reverse, x0, t, generator)).sum(0)
+
+
+def kl_terms(process, reverse: Reverse, x0: Tensor, t: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """KL(q(x_{t−1}|x_t, x_0) ‖ p(x_{t−1}|x_t)) at one x_t ~ q(x_t|x_0) for each t of ``t`` and example.
+
+    Args:
+        x0: (B, D) data.
+        t: (n_t,) or (n_t, B) integer times in 2..T.
+
+    Returns:
+        (n_t, B) nats. Paper: Eq. 14 (the terms of its sum over t).
+    """
     x0_t = x0.expand(t.shape[:1] + x0.shape)  # (n_t, B, D)
     xt = process.q_sample(x0_t, t, process.noise_like(x0_t, generator))
-    kl = process.kl(process.q_posterior(x0_t, xt, t), reverse(process, xt, t))
-    return (weight * kl).sum(0)
+    return process.kl(process.q_posterior(x0_t, xt, t), reverse(process, xt, t))
 
 
 def inverse_t_proposal(n_steps: int, uniform_share: float = 0.1, device: torch.device | str = "cpu") -> Tensor:

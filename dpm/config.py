@@ -151,6 +151,55 @@ class EvalConfig(Section):
 
 
 @dataclass(frozen=True)
+class LikelihoodConfig(Section):
+    """The importance-weighted log-likelihood L_k (Paper: Eq. 9; dpm/likelihood.py) on a seeded
+    subset of the holdout, and the per-t terms of K on another: L_k for k = 1, 10, …, ``max_k``
+    (powers of ten) from a pool of ``n_trajectories`` forward trajectories per example, split into
+    disjoint groups of k; K on the same subset from ``n_repeats`` draws per example. The subset
+    comes from ``subset_seed``, the estimators' noise from ``seed``."""
+    max_k: int = spec(1)
+    n_trajectories: int = spec(1)
+    n_examples: int = spec(1)
+    n_repeats: int = spec(1)
+    batch_size: int = spec(1)
+    kl_examples: int = spec(1)
+    kl_repeats: int = spec(1)
+    subset_seed: int = spec(0)
+    seed: int = spec(0)
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if 10 ** round(math.log10(self.max_k)) != self.max_k:
+            yield "max_k", f"must be a power of ten (1, 10, 100, …), got {self.max_k}"
+        elif self.n_trajectories % self.max_k:
+            yield "n_trajectories", f"must be a multiple of max_k ({self.max_k}), got {self.n_trajectories}"
+
+    def ks(self) -> tuple[int, ...]:
+        """k = 1, 10, …, max_k."""
+        return tuple(10 ** i for i in range(round(math.log10(self.max_k)) + 1))
+
+
+@dataclass(frozen=True)
+class GaussianLimitConfig(Section):
+    """The best K of Gaussian reverse steps with exact moments (dpm/limits.py): Monte Carlo over a
+    seeded subset of ``n_examples`` holdout points (``subset_seed``), ``n_repeats`` x_t per t and
+    point (``seed``), the posterior over the data by quadrature on ``n_nodes`` nodes."""
+    n_examples: int = spec(1)
+    n_repeats: int = spec(1)
+    n_nodes: int = spec(2)
+    batch_size: int = spec(1)
+    subset_seed: int = spec(0)
+    seed: int = spec(0)
+
+
+@dataclass(frozen=True)
+class BinomialLimitConfig(Section):
+    """The best K of factorised (per-bit) reverse steps (dpm/limits.py): exact posterior over the
+    data's distinct sequences, Monte Carlo over ``n_repeats`` x_t per t and sequence (``seed``)."""
+    n_repeats: int = spec(1)
+    seed: int = spec(0)
+
+
+@dataclass(frozen=True)
 class Request(Section):
     """What one stage asks of a cluster scheduler."""
     mem_mb: int = spec(1)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 SUPTITLE_SIZE = 13
 
@@ -255,3 +255,42 @@ def _draw_image(ax: Axes, image: np.ndarray) -> None:
 def _wrap(text: str, width_inches: float, fontsize: float = SUPTITLE_SIZE) -> str:
     """``text`` broken into lines that fit ``width_inches`` at ``fontsize`` points."""
     return textwrap.fill(text, width=max(20, int(width_inches * 72 / (0.6 * fontsize))))
+
+
+def kl_per_t_figure(panels: Sequence[tuple[str, str, dict[str, np.ndarray]]], title: str) -> Figure:
+    """Where the bound loses: E KL(q(x_{t−1}|x_t, x_0) ‖ p(x_{t−1}|x_t)) against t, one panel per model,
+    with its running sum Σ_{s ≤ t} on a twin axis.
+
+    Args:
+        panels: (title, unit, columns) per model; columns ``t``, ``kl_bits``, ``kl_se_bits`` and
+            ``cumulative_bits`` (bits per ``unit``), one entry per t = 2..T, and optionally
+            ``limit_kl_bits``: the terms of the best step of the model's family (dashed).
+        title: the figure's title.
+
+    Paper: Eq. 14 (the terms of K's sum over t).
+    """
+    n_cols = min(3, len(panels))
+    n_rows = -(-len(panels) // n_cols)
+    fig = Figure(figsize=(4.6 * n_cols, 3.6 * n_rows + 0.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
+    for ax, (name, unit, c) in zip(axes, panels):
+        t, kl, se = c["t"], c["kl_bits"], c["kl_se_bits"]
+        ax.fill_between(t, np.maximum(kl - 2 * se, kl.min(initial=1.0) * 1e-3), kl + 2 * se, color="tab:blue",
+                        alpha=0.25, linewidth=0)
+        ax.plot(t, kl, color="tab:blue", linewidth=1.2, label="model")
+        if "limit_kl_bits" in c:
+            ax.plot(t, c["limit_kl_bits"], "--", color="0.3", linewidth=1.2, label="best step of its family")
+            ax.legend(loc="lower left", fontsize=8)
+        ax.set(xscale="log", yscale="log", xlabel="t", title=name)
+        ax.set_ylim(bottom=1e-5 * np.nanmax(kl))  # terms near zero (Monte Carlo noise) off the log axis
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylabel(f"E KL$_t$ ({unit})", color="tab:blue")
+        ax.grid(alpha=0.3, which="both")
+        running = ax.twinx()
+        running.plot(t, c["cumulative_bits"], color="tab:red", linewidth=1.2)
+        running.set_ylabel(f"$\\sum_{{s \\leq t}}$ E KL$_s$ ({unit})", color="tab:red")
+        running.set_ylim(bottom=0)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle(_wrap(title, fig.get_figwidth()), fontsize=SUPTITLE_SIZE)
+    return fig

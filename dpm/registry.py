@@ -14,12 +14,13 @@ its entry here, its section in params.yaml, its items in dvc.yaml's ``foreach`` 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Iterator
 
-from dpm.config import (BINOMIAL_PARAMETERISATIONS, DEQUANTISATIONS, DiffusionConfig, EvalConfig, ImageNetConfig,
-                        ImageTrainConfig, MLPConfig, RBFConfig, Section, TrainConfig, spec)
+from dpm.config import (BINOMIAL_PARAMETERISATIONS, DEQUANTISATIONS, BinomialLimitConfig, DiffusionConfig, EvalConfig,
+                        GaussianLimitConfig, ImageNetConfig, ImageTrainConfig, LikelihoodConfig, MLPConfig, RBFConfig,
+                        Section, TrainConfig, spec)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,6 +169,8 @@ class SwissRollConfig(Section):
     net: RBFConfig
     train: TrainConfig
     eval: EvalConfig
+    likelihood: LikelihoodConfig = field(default=None, kw_only=True)
+    limit: GaussianLimitConfig = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,8 @@ class HeartbeatConfig(Section):
     net: MLPConfig
     train: TrainConfig
     eval: EvalConfig
+    likelihood: LikelihoodConfig = field(default=None, kw_only=True)
+    limit: BinomialLimitConfig = field(default=None, kw_only=True)
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if self.diffusion.parameterisation not in BINOMIAL_PARAMETERISATIONS:
@@ -194,6 +199,7 @@ class ImageConfig(Section):
     net: ImageNetConfig
     train: ImageTrainConfig
     eval: EvalConfig
+    likelihood: LikelihoodConfig = field(default=None, kw_only=True)
 
     def problems(self) -> Iterator[tuple[str, str]]:
         coarsest = self.net.coarsest_scale()

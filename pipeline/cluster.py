@@ -14,7 +14,7 @@ from typing import Any
 TRAIN_STAGES = frozenset({"train"})
 """Stages that fit a model: ``resources.train``."""
 SAMPLE_STAGES = frozenset({"evaluate", "parzen_samples", "toy_figure", "image_figure", "posterior_figure",
-                           "figure5_full"})
+                           "figure5_full", "likelihood", "kl_per_t", "limit"})
 """Stages that run a trained model (they depend on ``models/<dataset>.pt``): ``resources.sample``.
 tests/test_slurm.py checks this set against dvc.yaml."""
 

@@ -160,3 +160,23 @@ def test_tensorboard_plots_still_draw():
     assert [ax.get_title() for ax in fig.axes] == ["samples, iteration 3"]
     fig = drawn(figures.binary_image_figure(heartbeat()[0], "samples, iteration 3"))
     assert [ax.get_title() for ax in fig.axes] == ["samples, iteration 3"]
+
+
+def test_kl_per_t_has_one_panel_per_model_with_its_running_sum_on_a_twin_axis():
+    def columns(n_steps):
+        t = np.arange(2, n_steps + 1)
+        kl = 1.0 / t
+        return {"t": t, "kl_bits": kl, "kl_se_bits": 0.1 * kl, "cumulative_bits": np.cumsum(kl)}
+    panels = [(f"model {i} (T = {n})", "bits", columns(n)) for i, n in enumerate((40, 2000, 1000, 1000, 500))]
+    panels[0][2]["limit_kl_bits"] = 0.5 * panels[0][2]["kl_bits"]
+    fig = drawn(figures.kl_per_t_figure(panels, "where the bound loses"))
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    kl_axes = [ax for ax in visible if ax.get_title()]
+    assert [ax.get_title() for ax in kl_axes] == [p[0] for p in panels]
+    assert len(visible) == 2 * len(panels)  # each panel and its twin; the sixth slot hidden
+    for ax, (_, _, c) in zip(kl_axes, panels):
+        assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+        twin = [other for other in visible if other is not ax and other.bbox.bounds == ax.bbox.bounds]
+        assert len(twin) == 1
+        np.testing.assert_allclose(twin[0].lines[0].get_ydata(), c["cumulative_bits"])
+        assert len(ax.lines) == (2 if "limit_kl_bits" in c else 1)  # the best step's terms, dashed

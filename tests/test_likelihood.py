@@ -9,15 +9,17 @@ import functools
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from dpm import config as cfg, registry
-from dpm.bound import bound_terms
+from dpm.bound import bound_terms, kl_sum, to_bits
 from dpm.data import heartbeat
 from dpm.data.split import DataInfo
 from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
 from dpm.evaluate import Estimate
-from dpm.likelihood import holdout_log_likelihood, log_likelihood, log_weights
+from dpm.likelihood import (distinct, grouped, holdout_log_likelihood, holdout_subset, k_draws,
+                            kl_by_t, log_likelihood, log_weights, mean_and_variance, subset_estimates, weighted_mean)
 from dpm.model import DiffusionModel, build
 from dpm.schedules import FixedSchedule
 from tests.test_bound import ConstantNet
@@ -202,3 +204,78 @@ def test_lk_rises_with_k_towards_the_log_likelihood_of_a_slightly_wrong_model():
         assert gap_1 > 5 * se_1, (name, gaps)  # the bound is visibly loose at k = 1
         assert gap_10 < gap_1 + 3 * math.hypot(se_1, se_10) and gap_100 < gap_10 + 3 * math.hypot(se_10, se_100)
         assert -3 * se_100 < gap_100 < gap_1 / 3, (name, gaps)  # below the truth, most of the gap closed
+
+
+def test_groups_of_a_pool_are_the_logsumexp_of_k_log_weights():
+    log_w = torch.randn(12, 3, generator=generator(20), dtype=torch.float64)
+    groups = grouped(log_w, 4)
+    assert groups.shape == (3, 3)
+    assert torch.allclose(groups[1], torch.logsumexp(log_w[4:8], 0) - math.log(4))
+    assert torch.equal(grouped(log_w, 1), log_w)
+
+
+def test_the_weighted_mean_of_distinct_examples_is_the_mean_over_the_set_with_an_honest_standard_error():
+    values = torch.randn(50, generator=generator(21), dtype=torch.float64)
+    mean, se = weighted_mean(*mean_and_variance(values[None]), torch.ones(50, dtype=torch.long))
+    estimate = Estimate.of(values)  # every example distinct: the usual std/√n
+    assert math.isclose(to_bits(mean.item()), estimate.mean_bits) and math.isclose(to_bits(se.item()), estimate.se_bits)
+    # 5 distinct examples in a set of 400 drawn from them, each computed once by R noisy draws:
+    # the standard error must match the spread of the estimate over repeated experiments
+    mu, sigma, n_draws = torch.tensor([-2.0, -2.5, -1.8, -2.2, -3.0]), torch.tensor([0.5, 1.0, 2.0, 0.3, 1.5]), 4
+    g, estimates, ses = generator(22), [], []
+    for _ in range(3000):
+        counts = torch.bincount(torch.randint(0, 5, (400,), generator=g), minlength=5)
+        draws = mu + sigma * torch.randn(n_draws, 5, generator=g, dtype=torch.float64)
+        mean, se = weighted_mean(*mean_and_variance(draws), counts)
+        estimates.append(mean.item())
+        ses.append(se.item())
+    spread = np.std(estimates)
+    assert abs(np.mean(estimates) - mu.mean().item()) < 4 * spread / math.sqrt(3000)
+    assert 0.9 < np.sqrt(np.mean(np.square(ses))) / spread < 1.1
+
+
+def test_a_repeated_example_computed_from_one_draw_is_refused():
+    with pytest.raises(ValueError, match="2 Monte Carlo draws"):
+        weighted_mean(*mean_and_variance(torch.zeros(1, 2)), torch.tensor([3, 1]))
+
+
+def test_the_kl_terms_by_t_are_the_terms_of_k():
+    process, _, data, _ = CASES["gaussian"]
+    reverse, x0 = LinearGaussianReverse(MU, VAR, shift=0.5, scale=1.5), data(30, seed=23)
+    by_t = kl_by_t(process, reverse, x0, 1, generator(24))
+    assert by_t.shape == (1, N_STEPS - 1, 30)
+    assert torch.allclose(by_t[0].sum(0), kl_sum(process, reverse, x0, generator(24)).double(), rtol=1e-12)
+    # in blocks of t, with repeats: the same expectation
+    blocks = kl_by_t(process, reverse, x0, 200, generator(25), max_elements=3 * x0.numel())
+    assert torch.allclose(blocks.mean(0).mean(1), by_t[0].mean(1), rtol=0.2)
+
+
+def test_k_exactly_over_t_is_the_bounds_k_term_for_term():
+    process, _, data, _ = CASES["gaussian"]
+    reverse, x0 = LinearGaussianReverse(MU, VAR, shift=0.5, scale=1.5), data(30, seed=29)
+    k, kl = k_draws(process, reverse, x0, 1, generator(30))
+    assert kl.shape == (1, N_STEPS - 1, 30)
+    assert torch.allclose(k[0], bound_terms(process, reverse, x0, generator(30)).k.double(), rtol=0, atol=1e-9)
+
+
+def test_subset_estimates_of_repeated_examples_from_pi_give_log_pi_for_every_k():
+    model = DiffusionModel(FixedSchedule(N_STEPS, 0.01), ConstantNet(1), functools.partial(BinomialDiffusion, p_pi=P_PI))
+    process = model.process()
+    x = (torch.rand(300, 4, generator=generator(26)) < P_PI).float()
+    rows, counts = distinct(x)
+    assert counts.sum() == 300 and len(rows) < 300
+    bound = k_draws(process, model.reverse, rows, 8, generator(27))[0]
+    estimates = subset_estimates(process, model.reverse, rows, counts, bound, (1, 10), 20, 7, generator(28))
+    log_pi = (counts * process.log_prior(rows.double())).sum() / 300
+    for n_k in (1, 10):  # every weight is log π(x_0): L_k is exact
+        assert abs(estimates[f"L_{n_k}"][0] - log_pi) < 1e-4
+        gain, se = estimates[f"L_{n_k}_minus_K"]
+        assert abs(gain) < 4 * se
+    assert abs(estimates["K"][0] - log_pi) < 4 * estimates["K"][1]
+
+
+def test_the_subset_is_seeded_and_nested():
+    small, large = holdout_subset(100, 10, seed=3), holdout_subset(100, 40, seed=3)
+    assert torch.equal(small, large[:10]) and len(set(large.tolist())) == 40
+    assert not torch.equal(small, holdout_subset(100, 10, seed=4))
+    assert len(holdout_subset(5, 10, seed=3)) == 5

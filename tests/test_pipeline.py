@@ -169,10 +169,12 @@ def test_a_swiss_roll_parameter_reruns_only_the_swiss_roll_stages(project):
     assert changed(project) == {"check_params", "train@swiss_roll"}
     plan = run(project, tool("snakemake"), "--cores", "1", "-n", "results/table1.csv")
     planned = {line.split()[1].rstrip(":") for line in plan.splitlines() if line.startswith(("rule ", "localrule "))}
-    assert planned == {"train_swiss_roll", "evaluate_swiss_roll", "toy_figure_figure1", "table1"}  # the gate: at parse time
+    assert planned == {"train_swiss_roll", "evaluate_swiss_roll", "toy_figure_figure1", "likelihood_swiss_roll",
+                       "limit_swiss_roll", "table1"}  # the gate: at parse time
     log = run(project, tool("dvc"), "repro")
     assert stages_run(log) == {"check_params", "train@swiss_roll", "curves@swiss_roll", "evaluate@swiss_roll",
-                               "toy_figure@figure1", "table1"}
+                               "toy_figure@figure1", "likelihood@swiss_roll", "limit@swiss_roll",
+                               "kl_per_t@swiss_roll", "kl_figure", "table1"}
     assert (project / "models/heartbeat.pt").stat().st_mtime_ns == heartbeat_model
     set_param(project, "swiss_roll.train.learning_rate", 0.03)
     run(project, tool("snakemake"), "--cores", "2")

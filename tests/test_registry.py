@@ -37,7 +37,7 @@ def test_params_yaml_has_one_section_per_dataset():
 
 
 def test_every_dataset_is_trained_and_evaluated(stages):
-    for stage in ("train", "curves", "evaluate"):
+    for stage in ("train", "curves", "evaluate", "likelihood", "kl_per_t"):
         assert sorted(foreach(stages, stage)) == sorted(registry.NAMES), stage
 
 
@@ -123,3 +123,10 @@ def test_the_image_shape_a_section_gives_is_the_one_its_module_makes(smoke, tmp_
     assert split.info.image_shape == c.image_shape()
     assert split.train.shape[1:] == split.holdout.shape[1:] == (math.prod(c.image_shape()),)
     assert split.info.n_units == c.image_shape()[1] * c.image_shape()[2]
+
+
+def test_the_limit_of_k_is_computed_for_every_toy_by_its_own_module(stages):
+    items = foreach(stages, "limit")
+    assert set(items) == {d.name for d in registry.DATASETS.values() if not d.is_image}
+    for name, item in items.items():
+        assert f"dpm.data.{item['module']}" == registry.get(name).module, name

@@ -1,0 +1,54 @@
+"""Stage ``kl_figure``: the per-t terms of K of every model in one figure (the ``kl_per_t`` stages' CSVs).
+
+Usage: python -m pipeline.kl_figure OUT_PNG --csv CSV... --json JSON... [--limits JSON...]
+
+One panel per model, in the order given: E KL_t against t (log axes; band ±2 standard errors), and
+the running sum on a twin axis. Each JSON (the same stage's) gives the panel's name and unit. The
+limit stages' JSONs add, dashed, the terms of the best reverse step of the model's family.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dpm import figures
+from dpm.atomic import atomic_path
+from pipeline import common
+
+COLUMNS = ("t", "kl_bits", "kl_se_bits", "cumulative_bits")
+
+
+def main(argv: list[str] | None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out_png", type=Path)
+    parser.add_argument("--csv", type=Path, nargs="+", required=True)
+    parser.add_argument("--json", type=Path, nargs="+", required=True)
+    parser.add_argument("--limits", type=Path, nargs="*", default=[])
+    args = parser.parse_args(argv)
+    limits = {m["dataset"]: m["kl_bits_by_t"] for m in (json.loads(path.read_text()) for path in args.limits)}
+    if len(args.csv) != len(args.json):
+        raise common.StageError(f"{len(args.csv)} CSVs but {len(args.json)} JSONs: give one of each per model")
+    panels = []
+    for csv, meta_file in zip(args.csv, args.json):
+        table, meta = pd.read_csv(csv), json.loads(meta_file.read_text())
+        if any(c not in table for c in COLUMNS) or table.empty:
+            raise common.StageError(f"{csv}: not a per-t KL table (columns {COLUMNS}); rerun its kl_per_t stage")
+        columns = {c: table[c].to_numpy() for c in COLUMNS}
+        if meta["dataset"] in limits:
+            columns["limit_kl_bits"] = np.asarray(limits[meta["dataset"]])
+        panels.append((f"{meta['label']} (T = {meta['T']})", meta["unit"], columns))
+    profile = json.loads(args.json[0].read_text())["profile"]
+    fig = figures.kl_per_t_figure(panels, "Where the bound loses: each term E KL$(q(x_{t-1}|x_t, x_0)\\,\\|\\,"
+                                          "p(x_{t-1}|x_t))$ of K against t (blue; dashed: the best step of the "
+                                          f"model's family), their running sum in red ({profile} profile)")
+    with atomic_path(args.out_png) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+
+
+if __name__ == "__main__":
+    common.run(main)

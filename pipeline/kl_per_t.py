@@ -1,0 +1,75 @@
+"""Stage ``kl_per_t``: where the bound loses: each term E KL(q(x_{t−1}|x_t, x_0) ‖ p(x_{t−1}|x_t)) of
+K against t = 2..T, with its running sum, on a seeded subset of the holdout.
+
+Usage: python -m pipeline.kl_per_t DATASET DATA_DIR MODEL_FILE OUT_CSV OUT_JSON
+
+The CSV has one row per t (t, kl_bits, kl_se_bits, cumulative_bits; bits per reporting unit); the
+JSON the rest of K on the same subset (H_q(X_T|X_0), H_q(X_1|X_0), E log π(x_T), the tied edge),
+so that K = −cumulative_bits[T] + entropy_T − entropy_1 + log_prior_T + edge. Every t is computed
+at likelihood.kl_repeats draws of x_t per example, on the first likelihood.kl_examples examples of
+the likelihood stage's seeded subset (the same permutation), the holdout prepared as the evaluate
+stage prepares it.
+
+A stage of its own (not part of ``likelihood``): it is cheap (one network evaluation per t and
+example, against T per trajectory), so the figure does not wait for L_k, and editing one
+stage's params does not rerun the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from dpm import device as devices, registry
+from dpm.atomic import atomic_path
+from dpm.bound import bound_terms, to_bits
+from dpm.likelihood import distinct, holdout_subset, kl_by_t, mean_and_variance, prepared_holdout, weighted_mean
+from dpm.model import load_trained
+from pipeline import common
+
+# values per pass through the network (images: a few hundred images at once)
+MAX_ELEMENTS = 2 ** 20
+
+
+def main(argv: list[str] | None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("dataset", choices=registry.NAMES)
+    for name in ("data_dir", "model_file", "out_csv", "out_json"):
+        parser.add_argument(name, type=Path)
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    trained = load_trained(args.dataset, args.data_dir, args.model_file, common.load_config())
+    c, model, n_units = trained.section.likelihood, trained.model, trained.objective.n_units
+    x = prepared_holdout(trained)
+    rows, counts = distinct(x[holdout_subset(len(x), c.kl_examples, c.subset_seed).to(x.device)])
+    process = model.process()
+    generator = torch.Generator(device=trained.device).manual_seed(c.seed)
+    kl = kl_by_t(process, model.reverse, rows, c.kl_repeats, generator, MAX_ELEMENTS)  # (R, T − 1, S)
+    mean, se = weighted_mean(*(v.T for v in mean_and_variance(kl)), counts)  # (T − 1,) nats
+    kl_bits = to_bits(mean).cpu().numpy() / n_units
+    frame = pd.DataFrame({"t": np.arange(2, process.n_steps + 1), "kl_bits": kl_bits,
+                          "kl_se_bits": to_bits(se).cpu().numpy() / n_units, "cumulative_bits": np.cumsum(kl_bits)})
+    with atomic_path(args.out_csv) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+    weights = counts.double() / counts.sum()
+    rest = {name: to_bits((weights * term.double()).sum()).item() / n_units
+            for name, term in bound_terms(process, model.reverse, rows, generator, n_t=1)._asdict().items()
+            if name != "kl"}
+    common.write_json(args.out_json, {
+        "dataset": args.dataset, "label": trained.info.label, "profile": trained.config.profile,
+        "unit": trained.info.unit, "kl_sum": float(kl_bits.sum()), **rest,
+        "K": -float(kl_bits.sum()) + rest["entropy_T"] - rest["entropy_1"] + rest["log_prior_T"] + rest["edge"],
+        "n_examples": int(counts.sum()), "n_distinct": len(rows), "n_holdout": len(x), "kl_repeats": c.kl_repeats,
+        "subset_seed": c.subset_seed, "seed": c.seed, "T": process.n_steps,
+        "seconds": round(time.perf_counter() - start, 1),
+        "device": devices.describe(trained.device), "git_commit": common.git_commit(),
+    })
+
+
+if __name__ == "__main__":
+    common.run(main)
