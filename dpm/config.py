@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ SCHEDULES = ("fixed", "learned")
 GAUSSIAN_PARAMETERISATIONS = ("paper", "kernel", "x0", "v")
 BINOMIAL_PARAMETERISATIONS = ("kernel", "x0")
 ACTIVATIONS = ("leaky_relu", "paper")
+MLP_INITS = ("glorot_sigmoid", "pytorch")
 T_SAMPLINGS = ("uniform", "importance")
 DEQUANTISATIONS = ("level", "authors", "none")
 # every integer in params.yaml is a count, a size or a seed: larger values are typing errors
@@ -78,9 +80,11 @@ class RBFConfig(Section):
 
 @dataclass(frozen=True)
 class MLPConfig(Section):
-    """Sigmoid multilayer perceptron (Paper: App. D.1.2)."""
+    """Sigmoid multilayer perceptron (Paper: App. D.1.2); ``init`` of its hidden layers:
+    ``glorot_sigmoid`` (Glorot-uniform × 4, our deviation) or ``pytorch`` (PyTorch's default)."""
     n_hidden: int = spec(1)
     n_layers: int = spec(1)
+    init: str = spec(choices=MLP_INITS)
 
 
 @dataclass(frozen=True)
@@ -211,6 +215,102 @@ class Resources(Section):
     sample: Request
 
 
+VARIANT_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a DVC stage key, a file name and a Snakemake rule name
+
+
+@dataclass(frozen=True)
+class Variant(Section):
+    """One ablation variant (``ablations.variants.<name>``): the model of ``dataset`` with the
+    dotted keys of ``set`` changed (``{"diffusion.beta_1": 1.0e-5}``); ``ablation``: the names of
+    the comparisons it is a row of; ``baseline``: the configuration they compare against."""
+    ablation: tuple[str, ...]
+    baseline: bool
+    dataset: str
+    set: dict[str, Any]
+
+    @classmethod
+    def from_raw(cls, raw: Any, path: str) -> "Variant":
+        from dpm import registry
+        _keys(raw, ("ablation", "baseline", "dataset", "set"), path)
+        names = [raw["ablation"]] if isinstance(raw["ablation"], str) else raw["ablation"]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+            raise ConfigError(f"{path}.ablation: expected a name or a list of names, got {raw['ablation']!r}")
+        _check(raw["dataset"], str, {"choices": registry.NAMES}, f"{path}.dataset")
+        return cls(tuple(names), _check(raw["baseline"], bool, {}, f"{path}.baseline"), raw["dataset"],
+                   _dotted(raw["set"], f"{path}.set"))
+
+
+@dataclass(frozen=True)
+class Ablations(Section):
+    """The ablation study (studies/dvc.yaml): ``budget`` maps a dataset to the dotted keys every
+    variant of it changes first (a shorter training); ``variants`` maps a name to its Variant."""
+    budget: dict[str, dict[str, Any]]
+    variants: dict[str, Variant]
+
+    @classmethod
+    def from_raw(cls, raw: Any, path: str) -> "Ablations":
+        from dpm import registry
+        _keys(raw, ("budget", "variants"), path)
+        for name, entries in (("budget", raw["budget"]), ("variants", raw["variants"])):
+            if not isinstance(entries, dict):
+                raise ConfigError(f"{path}.{name}: expected a mapping, got {entries!r}")
+        for dataset in raw["budget"]:
+            _check(dataset, str, {"choices": registry.NAMES}, f"{path}.budget.{dataset}")
+        for name in raw["variants"]:
+            if not isinstance(name, str) or not VARIANT_NAME.fullmatch(name):
+                raise ConfigError(f"{path}.variants.{name}: a variant's name must match {VARIANT_NAME.pattern}")
+        built = cls({d: _dotted(keys, f"{path}.budget.{d}") for d, keys in raw["budget"].items()},
+                    {name: Variant.from_raw(v, f"{path}.variants.{name}") for name, v in raw["variants"].items()})
+        for key, problem in built.problems():
+            raise ConfigError(f"{path}.{key}: {problem}")
+        return built
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        for group in dict.fromkeys(a for v in self.variants.values() for a in v.ablation):
+            rows = {name: v for name, v in self.variants.items() if group in v.ablation}
+            baselines = [name for name, v in rows.items() if v.baseline]
+            if len(baselines) != 1:
+                yield "variants", f"ablation {group!r} needs one baseline variant, has {baselines or 'none'}"
+            elif len({v.dataset for v in rows.values()}) > 1:
+                yield "variants", f"ablation {group!r} mixes datasets: its rows must compare one model"
+
+    def rows(self, group: str) -> list[str]:
+        """The variants of ablation ``group``, its baseline first."""
+        names = [name for name, v in self.variants.items() if group in v.ablation]
+        return sorted(names, key=lambda name: not self.variants[name].baseline)
+
+
+def with_overrides(section: Section, overrides: dict[str, Any], path: str) -> Section:
+    """``section`` with the dotted keys of ``overrides`` replaced, validated as in params.yaml;
+    ConfigError names the key as ``<path>.<dotted key>``."""
+    raw = dataclasses.asdict(section)
+    for key, value in overrides.items():
+        try:
+            _set_dotted(raw, key, value)
+        except ConfigError as error:
+            raise ConfigError(f"{path}.{error}") from None
+    return _build(type(section), raw, path)
+
+
+def _keys(raw: Any, names: tuple[str, ...], path: str) -> None:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping, got {raw!r}")
+    for key in sorted(set(raw) - set(names), key=str):
+        raise ConfigError(f"{path}.{key}: unknown key (allowed: {', '.join(names)})")
+    for key in names:
+        if key not in raw:
+            raise ConfigError(f"{path}.{key}: missing")
+
+
+def _dotted(raw: Any, path: str) -> dict[str, Any]:
+    """A mapping of dotted keys (``train.n_iterations``) to values, checked against the section later."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(key, str) for key in raw):
+        raise ConfigError(f"{path}: expected a mapping of dotted keys to values, got {raw!r}")
+    return dict(raw)
+
+
 @dataclass(frozen=True)
 class SeedSpreadConfig(Section):
     """The seed-spread study (studies/dvc.yaml, issue 13 item 7): every dataset's model trained
@@ -240,14 +340,15 @@ class ParzenStudyConfig(Section):
 class Config(Section):
     """The whole of params.yaml: ``profile``, ``device``, ``threads``, ``processes`` (training
     processes, data-parallel; 0: one per visible GPU), ``compile`` (torch.compile the networks
-    for training), ``resources``, the studies' ``seed_spread`` and ``parzen_study`` and one
-    section per dataset of ``dpm.registry`` (the class ``load`` returns adds those fields)."""
+    for training), ``resources``, the studies' ``ablations``, ``seed_spread`` and ``parzen_study``, and
+    one section per dataset of ``dpm.registry`` (the class ``load`` returns adds those fields)."""
     profile: str = spec(choices=PROFILES)
     device: str = spec(choices=DEVICES)
     threads: int = spec(1, 1024)
     processes: int = spec(0, 1024)
     compile: bool = spec()
     resources: Resources
+    ablations: Ablations
     seed_spread: SeedSpreadConfig
     parzen_study: ParzenStudyConfig
 
@@ -255,12 +356,22 @@ class Config(Section):
         """The params.yaml section of dataset ``name``."""
         return getattr(self, name)
 
+    def ablation_section(self, variant: str):
+        """The section ablation ``variant`` trains and evaluates: its dataset's, then the dataset's
+        ablation budget, then the variant's own ``set`` (ConfigError naming the key if it does not fit)."""
+        v = self.ablations.variants[variant]
+        budgeted = with_overrides(self.section(v.dataset), self.ablations.budget.get(v.dataset, {}),
+                                  f"ablations.budget.{v.dataset}")
+        return with_overrides(budgeted, v.set, f"ablations.variants.{variant}.set")
+
     def problems(self) -> Iterator[tuple[str, str]]:
         for kind in ("default", "train", "sample"):
             gpus = getattr(self.resources, kind).gpus
             if gpus and self.device != "cuda":
                 yield "device", (f"resources.{kind}.gpus is {gpus}: a job given a GPU must use it, so device "
                                  f"must be cuda (got {self.device!r}; auto would fall back to the CPU)")
+        for variant in self.ablations.variants:
+            self.ablation_section(variant)  # raises ConfigError naming the key
 
 
 @functools.cache
@@ -376,7 +487,9 @@ def _build(cls: type, raw: Any, path: str) -> Any:
         key_path = _join(path, f.name)
         if f.name not in raw:
             raise ConfigError(f"{key_path}: missing")
-        if dataclasses.is_dataclass(hints[f.name]):
+        if hasattr(hints[f.name], "from_raw"):  # a section of named entries (ablations)
+            values[f.name] = hints[f.name].from_raw(raw[f.name], key_path)
+        elif dataclasses.is_dataclass(hints[f.name]):
             values[f.name] = _build(hints[f.name], raw[f.name], key_path)
         else:
             values[f.name] = _check(raw[f.name], hints[f.name], f.metadata, key_path)

@@ -56,7 +56,8 @@ def _net(kind: str, section, info: DataInfo, generator: torch.Generator) -> nn.M
     if kind == "rbf":
         return RBFNet(n_steps, info.n_dims, section.net.n_hidden, section.net.local_linear, generator)
     if kind == "sigmoid_mlp":
-        return SigmoidMLP(n_steps, info.n_dims, section.net.n_hidden, section.net.n_layers, generator)
+        return SigmoidMLP(n_steps, info.n_dims, section.net.n_hidden, section.net.n_layers, generator,
+                          section.net.init)
     if kind == "image":
         return ImageNet(n_steps, info.image_shape, section.net, generator)
     raise ValueError(f"unknown model kind {kind!r} (dpm/registry.py)")

@@ -129,18 +129,26 @@ class SigmoidMLP(nn.Module):
 
     Paper: App. D.1.2 (20 inputs, three hidden layers of 50 sigmoid units, a readout per
     time step passed through a sigmoid, applied in ``BinomialDiffusion``).
+    Deviation: hidden weights Glorot-uniform × 4 (``init="glorot_sigmoid"``, ``_glorot_sigmoid``);
+    ``init="pytorch"`` is PyTorch's default, for the ablation.
 
     Returns:
         (z,), z shaped like x.
     """
 
     def __init__(self, n_steps: int, n_bits: int, n_hidden: int, n_layers: int,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, init: str = "glorot_sigmoid"):
         super().__init__()
         sizes = [n_bits] + [n_hidden] * n_layers
         layers = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-            layers += [_glorot_sigmoid(nn.utils.skip_init(nn.Linear, n_in, n_out), generator), nn.Sigmoid()]
+            if init == "glorot_sigmoid":
+                linear = _glorot_sigmoid(nn.utils.skip_init(nn.Linear, n_in, n_out), generator)
+            elif init == "pytorch":  # the ablation of our initialisation (README "Deviations")
+                linear = _layer(nn.Linear, n_in, n_out, generator=generator)
+            else:
+                raise ValueError(f"unknown initialisation {init!r}: expected glorot_sigmoid or pytorch")
+            layers += [linear, nn.Sigmoid()]
         self.hidden = nn.Sequential(*layers)
         self.readout = TimeReadout(n_steps, n_hidden, n_bits, init_scale=0.1, generator=generator)
 

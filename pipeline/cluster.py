@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-TRAIN_STAGES = frozenset({"train", "seed_spread", "parzen_study_train"})
+TRAIN_STAGES = frozenset({"train", "seed_spread", "parzen_study_train", "ablation"})
 """Stages that fit a model: ``resources.train``."""
 SAMPLE_STAGES = frozenset({"evaluate", "parzen_samples", "toy_figure", "image_figure", "posterior_figure",
                            "figure5_full", "likelihood", "kl_per_t", "limit", "parzen_study"})

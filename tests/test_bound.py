@@ -69,7 +69,7 @@ def test_a_wrong_reverse_process_stays_below_the_true_log_likelihood():
 def test_heartbeat_k_of_an_untrained_model_is_below_the_true_log_likelihood():
     c = registry.HeartbeatConfig(
         data=registry.HeartbeatData(100, 500, 20, 5, 0), diffusion=cfg.DiffusionConfig(100, 0.01, "fixed", "kernel"),
-        net=cfg.MLPConfig(20, 2), train=None, eval=None)
+        net=cfg.MLPConfig(20, 2, "glorot_sigmoid"), train=None, eval=None)
     info = DataInfo(label="heartbeat", unit="bits/seq", n_dims=20, p_pi=0.2)
     model = build("heartbeat", c, info, seed=0)
     assert isinstance(model.process(), BinomialDiffusion) and model.process().p_pi == 0.2

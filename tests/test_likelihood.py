@@ -186,7 +186,7 @@ def test_the_mean_of_l1_is_k_for_a_wrong_gaussian_reverse():
 def test_the_mean_of_l1_is_k_for_an_untrained_heartbeat_model():
     c = registry.HeartbeatConfig(
         data=registry.HeartbeatData(100, 500, 20, 5, 0), diffusion=cfg.DiffusionConfig(40, 0.01, "fixed", "kernel"),
-        net=cfg.MLPConfig(20, 2), train=None, eval=None)
+        net=cfg.MLPConfig(20, 2, "glorot_sigmoid"), train=None, eval=None)
     model = build("heartbeat", c, DataInfo(label="heartbeat", unit="bits/seq", n_dims=20, p_pi=0.2), seed=0)
     x0 = torch.from_numpy(heartbeat.sample(1000, 20, 5, np.random.default_rng(0))).float()
     _, k, se = assert_l1_matches_k(model.process(), model.reverse, x0, seed=12)

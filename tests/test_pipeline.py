@@ -1,5 +1,6 @@
 """The whole pipeline on the smoke profile, through Snakemake and DVC, in a temporary copy of the project."""
 
+import csv
 import json
 import os
 import shutil
@@ -69,6 +70,7 @@ def stages_run(log: str) -> set[str]:
 def project(tmp_path_factory):
     folder = copy_project(tmp_path_factory.mktemp("project"))
     run(folder, tool("snakemake"), "--cores", "2")  # every stage's outputs (rule all)
+    run(folder, tool("snakemake"), "--cores", "2", "results/ablations.csv")  # a study: built on request
     return folder
 
 
@@ -116,6 +118,49 @@ def test_after_snakemake_dvc_finds_nothing_to_do(project):
     assert changed(project) == set()
     assert stages_run(run(project, tool("dvc"), "repro")) == set()
     assert "Nothing to be done" in run(project, tool("snakemake"), "--cores", "1", "-n")
+
+
+STUDY = "studies/dvc.yaml:"
+
+
+def studies_changed(folder: Path) -> set[str]:
+    return set(json.loads(run(folder, tool("dvc"), "status", "--json", "studies/dvc.yaml")))
+
+
+def test_the_ablation_study_has_a_row_per_ablation_and_variant(project):
+    ablations = yaml.safe_load((project / "params.yaml").read_text())["ablations"]["variants"]
+    rows = list(csv.DictReader((project / "results/ablations.csv").open()))
+    of = {name: [v["ablation"]] if isinstance(v["ablation"], str) else v["ablation"] for name, v in ablations.items()}
+    groups = list(dict.fromkeys(g for names in of.values() for g in names))
+    assert [(r["ablation"], r["variant"]) for r in rows] == [
+        (g, v) for g in groups for v in sorted((v for v in ablations if g in of[v]), key=lambda v: not ablations[v]["baseline"])]
+    assert all(r["profile"] == "smoke" and r["K_se"] and r["K_minus_L_null_se"] for r in rows)
+    record = json.loads((project / "results/ablations/swiss_roll_beta1_1e_5.json").read_text())
+    assert record["section"]["diffusion"]["beta_1"] == 1e-5 and record["n_iterations"] == 20  # smoke budget
+    text = (project / "results/ablations.md").read_text()
+    assert "## swiss-roll β_1" in text and "swiss_roll_base (baseline)" in text and "nan" not in text
+    assert studies_changed(project) == set()
+    assert not (project / "models/ablations").exists()  # no model file is kept
+
+
+def test_one_ablation_variant_reruns_alone(project):
+    params = (project / "params.yaml").read_text()
+    edited = yaml.safe_load(params)
+    edited["ablations"]["budget"]["heartbeat"]["train.n_iterations"] = 11
+    (project / "params.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
+    variants = ("heartbeat_base", "heartbeat_kernel", "heartbeat_pytorch_init")
+    assert studies_changed(project) == {f"{STUDY}ablation@{v}" for v in variants}  # the budget of their dataset
+    edited = yaml.safe_load(params)
+    edited["ablations"]["variants"]["swiss_roll_kernel"]["set"]["net.n_hidden"] = 8
+    (project / "params.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
+    assert studies_changed(project) == {f"{STUDY}ablation@swiss_roll_kernel", f"{STUDY}ablation_table"}
+    assert stages_run(run(project, tool("dvc"), "repro", "studies/dvc.yaml")) == {
+        "check_params", f"{STUDY}ablation@swiss_roll_kernel", f"{STUDY}ablation_table"}
+    record = json.loads((project / "results/ablations/swiss_roll_kernel.json").read_text())
+    assert record["section"]["net"]["n_hidden"] == 8
+    (project / "params.yaml").write_text(params)
+    run(project, tool("dvc"), "repro", "studies/dvc.yaml")
+    assert studies_changed(project) == set() and changed(project) == set()
 
 
 def test_a_swiss_roll_parameter_reruns_only_the_swiss_roll_stages(project):
