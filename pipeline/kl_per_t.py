@@ -9,6 +9,8 @@ so that K = −cumulative_bits[T] + entropy_T − entropy_1 + log_prior_T + edge
 at likelihood.kl_repeats draws of x_t per example, on the first likelihood.kl_examples examples of
 the likelihood stage's seeded subset (the same permutation), the holdout prepared as the evaluate
 stage prepares it.
+For the image models the JSON also says how evenly the evaluate stage's one-t estimator weights
+these terms (``importance_spread``): the check that its standard error can be trusted.
 
 A stage of its own (not part of ``likelihood``): it is cheap (one network evaluation per t and
 example, against T per trajectory), so the figure does not wait for L_k, and editing one
@@ -34,6 +36,26 @@ from pipeline import common
 
 # values per pass through the network (images: a few hundred images at once)
 MAX_ELEMENTS = 2 ** 20
+
+
+def importance_spread(kl: torch.Tensor, proposal: torch.Tensor) -> dict[str, float]:
+    """How far the one-t estimate KL_t / P(t) of Σ_t KL_t can stray, per example and draw of x_t.
+
+    The largest weighted term, KL_t / (P(t) Σ_t KL_t), is 1 at every t when KL_t ∝ P(t) and grows
+    where P(t) misses a term; a largest weight of a few means the estimator has no heavy tail, so
+    the sample standard error of K over the holdout is trustworthy. The relative sd is that of one
+    draw of t, √(Σ_t KL_t² / P(t) − (Σ_t KL_t)²) / Σ_t KL_t.
+
+    Args:
+        kl: (R, T − 1, S) nats, each term at R draws of x_t for S examples (``kl_by_t``).
+        proposal: (T − 1,) P(t) of t = 2..T.
+    """
+    p = proposal.to(kl)[None, :, None]
+    total = kl.sum(1)  # (R, S)
+    largest = (kl / p).amax(1) / total
+    relative_sd = ((kl ** 2 / p).sum(1) - total ** 2).clamp_min(0).sqrt() / total
+    return {"largest_weight_max": largest.max().item(), "largest_weight_median": largest.median().item(),
+            "relative_sd_median": relative_sd.median().item(), "relative_sd_max": relative_sd.max().item()}
 
 
 def main(argv: list[str] | None) -> None:
@@ -66,6 +88,8 @@ def main(argv: list[str] | None) -> None:
         "K": -float(kl_bits.sum()) + rest["entropy_T"] - rest["entropy_1"] + rest["log_prior_T"] + rest["edge"],
         "n_examples": int(counts.sum()), "n_distinct": len(rows), "n_holdout": len(x), "kl_repeats": c.kl_repeats,
         "subset_seed": c.subset_seed, "seed": c.seed, "T": process.n_steps,
+        **({} if trained.objective.importance is None else
+           {"importance_t": importance_spread(kl, trained.objective.importance)}),
         "seconds": round(time.perf_counter() - start, 1),
         "device": devices.describe(trained.device), "git_commit": common.git_commit(),
     })

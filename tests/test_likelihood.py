@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from dpm import config as cfg, registry
-from dpm.bound import bound_terms, kl_sum, to_bits
+from dpm.bound import bound_terms, inverse_t_proposal, kl_sum, to_bits
 from dpm.data import heartbeat
 from dpm.data.split import DataInfo
 from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
@@ -22,6 +22,7 @@ from dpm.likelihood import (distinct, grouped, holdout_log_likelihood, holdout_s
                             kl_by_t, log_likelihood, log_weights, mean_and_variance, subset_estimates, weighted_mean)
 from dpm.model import DiffusionModel, build
 from dpm.schedules import FixedSchedule
+from pipeline.kl_per_t import importance_spread
 from tests.test_bound import ConstantNet
 
 N_STEPS = 20
@@ -279,3 +280,18 @@ def test_the_subset_is_seeded_and_nested():
     assert torch.equal(small, large[:10]) and len(set(large.tolist())) == 40
     assert not torch.equal(small, holdout_subset(100, 10, seed=4))
     assert len(holdout_subset(5, 10, seed=3)) == 5
+
+
+def test_importance_spread_is_one_and_zero_when_the_terms_follow_the_proposal_and_matches_sampling():
+    proposal = inverse_t_proposal(50)
+    even = importance_spread(3.0 * proposal[None, :, None].expand(2, -1, 4), proposal)
+    assert even["largest_weight_max"] == pytest.approx(1.0) and even["relative_sd_max"] == pytest.approx(0.0, abs=1e-6)
+    # terms that do not follow P(t): the relative sd is that of KL_t / P(t) with t ~ P(t)
+    generator = torch.Generator().manual_seed(0)
+    kl = torch.rand(1, 49, 1, generator=generator, dtype=torch.float64)
+    spread = importance_spread(kl, proposal)
+    t = torch.multinomial(proposal, 400_000, replacement=True, generator=generator)
+    draws = kl[0, t, 0] / proposal[t]
+    assert draws.mean().item() == pytest.approx(kl.sum().item(), rel=0.01)
+    assert spread["relative_sd_max"] == pytest.approx((draws.std() / kl.sum()).item(), rel=0.01)
+    assert spread["largest_weight_max"] == pytest.approx((kl[0, :, 0] / proposal).max().item() / kl.sum().item())
