@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +47,11 @@ def table(main: list[dict], spread: list[dict]) -> pd.DataFrame:
 
 
 def markdown(frame: pd.DataFrame) -> str:
-    """The table with K ± se per seed and mean ± sd, four significant digits."""
+    """The table with K ± se per seed and mean ± sd, each value to its error's second digit."""
     n_seeds = int(frame["n_seeds"].max())
     shown = pd.DataFrame({"data": frame["data"], "unit": frame["unit"]})
     for i in range(n_seeds):
-        label = "K ± se (seed), Table 1's" if i == 0 else f"K ± se (seed), seed {i + 1}"
+        label = "K ± se (seed), Table 1's" if i == 0 else f"K ± se (seed), retrained {i}"
         shown[label] = [_pm(r.get(f"K_{i}"), r.get(f"K_{i}_se"), f" ({r.get(f'seed_{i}'):.0f})")
                         for _, r in frame.iterrows()]
     shown["K mean ± sd"] = [_pm(r["K_mean"], r["K_sd"]) for _, r in frame.iterrows()]
@@ -61,10 +62,14 @@ def markdown(frame: pd.DataFrame) -> str:
 
 
 def _pm(value, error, suffix: str = "") -> str:
-    """``value ± error`` and the suffix; empty without a value, the value alone without an error."""
+    """``value ± error`` and the suffix, both to the error's second significant digit; empty
+    without a value, the value alone (four significant digits) without an error."""
     if value is None or pd.isna(value):
         return ""
-    return f"{value:.4g}{'' if pd.isna(error) else f' ± {error:.2g}'}{suffix}"
+    if pd.isna(error):
+        return f"{value:.4g}{suffix}"
+    decimals = max(0, 1 - math.floor(math.log10(error))) if error > 0 else 4
+    return f"{value:.{decimals}f} ± {error:.{decimals}f}{suffix}"
 
 
 def main(argv: list[str] | None) -> None:

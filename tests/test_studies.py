@@ -117,8 +117,10 @@ def test_the_seed_table_gives_each_seed_and_the_mean_and_sd_over_all():
     assert roll["K_minus_L_null_sd"] == 0 and mnist["K_sd"] == 0
     assert mnist["K_minus_L_null_sd"] == pytest.approx(math.sqrt(0.5)) and mnist["n_seeds"] == 2
     page = seed_table.markdown(frame)
-    assert re.search(r"\| 2\.333 ± 1\.5 +\|", page) and re.search(r"\| 4 ± 0\.02 \(2\) +\|", page)
-    assert re.search(r"\| 3 ± 0\.02 \(1\) +\| +\| 3 ± 0 +\|", page)  # mnist: 2 seeds, no third
+    assert re.search(r"\| 2\.3 ± 1\.5 +\|", page) and re.search(r"\| 4\.000 ± 0\.020 \(2\) +\|", page)
+    assert re.search(r"\| 3\.000 ± 0\.020 \(1\) +\| +\| 3\.0000 ± 0\.0000 +\|", page)  # mnist: 2 seeds
+    assert "retrained 2" in page and "seed 2 " not in page  # columns by run, the seed in brackets
+    assert seed_table._pm(12.00341, 0.0015) == "12.0034 ± 0.0015" and seed_table._pm(-0.00022, 0.093) == "-0.000 ± 0.093"
     with pytest.raises(Exception, match=r"no seed_spread results for \['mnist'\]"):
         seed_table.table([a[0], b[0]], [a[1]])
     with pytest.raises(Exception, match="main row of profile quick, seeds of smoke"):
