@@ -141,6 +141,11 @@ def test_the_ablation_study_has_a_row_per_ablation_and_variant(project):
     assert record["section"]["diffusion"]["beta_1"] == 1e-5 and record["n_iterations"] == 20  # smoke budget
     text = (project / "results/ablations.md").read_text()
     assert "## swiss-roll β_1" in text and "swiss_roll_base (baseline)" in text and "nan" not in text
+    # the ablation stage trains and evaluates as the train and evaluate stages do: at the profile's
+    # own training its row is Table 1's
+    main = json.loads((project / "results/metrics/swiss_roll.json").read_text())
+    same = json.loads((project / "results/ablations/swiss_roll_quick_training.json").read_text())
+    assert (same["n_iterations"], same["K"], same["K_se"]) == (main["n_iterations"], main["K"], main["K_se"])
     assert studies_changed(project) == set()
     assert not (project / "models/ablations").exists()  # no model file is kept
 
