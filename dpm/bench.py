@@ -24,7 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import tempfile
 import time
+from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -32,6 +35,8 @@ from typing import Callable
 import pandas as pd
 import torch
 from torch import Tensor
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from dpm import config as cfg, device as devices, model as models, registry
 from dpm.atomic import atomic_write_text
@@ -41,9 +46,12 @@ from dpm.data.split import DataInfo
 from dpm.objective import Objective
 from dpm.provenance import git_commit
 from dpm.sampling import reverse_trajectory
-from dpm.train import update
+from dpm.train import Run, fit, update
 
 MIN_TRAIN_STEPS = 3
+PHASES = ("forward", "bound", "backward", "optimiser")
+# the two lengths of training whose difference in dispatched operations is counted (``count_operations``)
+COUNTED_ITERATIONS = (3, 5)
 N_SAMPLES = 4  # examples in the timed reverse chain
 # The paper's image models take ~10 s and GBs per step of 16 images on a 2-core CPU: there the
 # projection times smaller steps by default and scales per example (GPU, toys: the paper's batch).
@@ -60,6 +68,11 @@ NOTES = [
     "eval: the evaluate stage's K estimate per example and repeat (images: one importance-sampled t; toys: the "
     "exact sum over t), at eval.batch_size; total = that × eval.n_repeats × n_holdout (bark: unknown, its holdout "
     "is cut from photographs). The stage's uniform-t Monte Carlo check is not counted.",
+    "ops/step: operators that launch a kernel (views, scalar reads and profiler markers left out) per training "
+    "step of dpm.train.fit, counted on the CPU (a Python dispatch mode sees each ATen call once; a foreach or "
+    "fused call is one), as the difference between fits of "
+    f"{COUNTED_ITERATIONS[1]} and {COUNTED_ITERATIONS[0]} iterations, by phase: forward (the network), bound (the "
+    "rest of −K and the batch draw), backward, optimiser (Adam). Each is a kernel launch on a GPU.",
     "memory: CUDA: torch.cuda.max_memory_allocated while the model was measured; CPU: the increase of the "
     "process's peak RSS (ru_maxrss), 0 where an earlier model had already reached a higher peak.",
     "paper: the paper profile's model trained on this device at `paper batch` examples per step (on the CPU at "
@@ -72,6 +85,7 @@ TABLE_COLUMNS = {
     "sample_seconds_per_example": "sample s/ex", "sample_steps_run": "chain steps run",
     "batched_sample_seconds_per_example": "batched sample s/ex", "sample_batch_size": "sample batch",
     "eval_seconds_per_example": "eval s/ex", "eval_projected_seconds": "eval total s", "peak_memory_mib": "peak MiB",
+    "ops_per_step": "ops/step", **{f"ops_{phase}": f"ops {phase}" for phase in PHASES},
     "paper_train_examples_per_s": "paper ex/s", "paper_measured_batch": "paper batch",
     "paper_train_hours": "paper train h",
 }
@@ -134,6 +148,75 @@ def measure_training(model: models.DiffusionModel, section, info: DataInfo, devi
     per_step, n_steps = _timed(step, seconds, MIN_TRAIN_STEPS, device)
     model.amp = False  # the evaluate and figure stages build their models without autocast
     return batch_size / per_step, n_steps
+
+
+def launches_kernel(func) -> bool:
+    """Whether an ATen operator launches a kernel on a GPU: not a view or another change of a
+    tensor's metadata alone, not the read of a scalar (a synchronisation, not a launch), not a
+    profiler marker."""
+    return func.namespace == "aten" and not func.is_view and func not in _NO_KERNEL
+
+
+_NO_KERNEL = {torch.ops.aten._unsafe_view.default, torch.ops.aten._local_scalar_dense.default}
+
+
+class _PhaseCounter(TorchDispatchMode):
+    """Counts the operators dispatched that launch a kernel, by phase of a training step (``PHASES``): inside the
+    network's forward, inside an optimiser's step, inside autograd's backward, else the bound."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.counts: Counter = Counter()
+        self.in_net = self.in_optimiser = False
+        self._hooks = [net.register_forward_pre_hook(lambda *_: self._set("in_net", True)),
+                       net.register_forward_hook(lambda *_: self._set("in_net", False)),
+                       register_optimizer_step_pre_hook(lambda *_: self._set("in_optimiser", True)),
+                       register_optimizer_step_post_hook(lambda *_: self._set("in_optimiser", False))]
+
+    def _set(self, flag: str, value: bool) -> None:
+        setattr(self, flag, value)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not launches_kernel(func):
+            return func(*args, **(kwargs or {}))
+        if self.in_optimiser:
+            phase = "optimiser"
+        elif torch._C._current_graph_task_id() != -1:
+            phase = "backward"
+        else:
+            phase = "forward" if self.in_net else "bound"
+        self.counts[phase] += 1
+        return func(*args, **(kwargs or {}))
+
+    def __exit__(self, *exc):
+        for hook in self._hooks:
+            hook.remove()
+        return super().__exit__(*exc)
+
+
+def count_operations(name: str, config: cfg.Config) -> dict:
+    """Operators dispatched per training step of ``name``'s model, by phase (``PHASES``): the real
+    ``dpm.train.fit`` on the CPU on synthetic data, the count of a fit of COUNTED_ITERATIONS[1]
+    iterations less that of one of COUNTED_ITERATIONS[0], so that what a fit does once (the set-up,
+    Adam's first step, the final log and checkpoint) cancels. Each operator is one kernel launch
+    on a GPU, where small models are bound by launches rather than arithmetic."""
+    section = config.section(name)
+    info = synthetic_info(name, section)
+    cpu = torch.device("cpu")
+    counts = []
+    for n_iterations in COUNTED_ITERATIONS:
+        c = replace(section.train, n_iterations=n_iterations, checkpoint_every=10 ** 6, log_every=10 ** 6)
+        generator = torch.Generator().manual_seed(c.seed)
+        x = synthetic(info, 4 * c.batch_size, generator, cpu)
+        model = models.build(name, section, info, x, c.seed)
+        objective = Objective.of(section, info, cpu)
+        x_curve = objective.prepare(x[:2], generator)
+        with tempfile.TemporaryDirectory() as folder, _PhaseCounter(model.net) as counter:
+            fit(model, objective, x, x_curve, c, Run(checkpoint_dir=Path(folder), fingerprint="ops", progress=False))
+        counts.append(counter.counts)
+    n_steps = COUNTED_ITERATIONS[1] - COUNTED_ITERATIONS[0]
+    per_phase = {f"ops_{phase}": (counts[1][phase] - counts[0][phase]) / n_steps for phase in PHASES}
+    return {"ops_per_step": sum(per_phase.values()), **per_phase}
 
 
 def measure_sampling(model: models.DiffusionModel, info: DataInfo, device: torch.device,
@@ -207,6 +290,7 @@ def measure_model(name: str, config: cfg.Config, device: torch.device, seconds: 
         "eval_projected_seconds": None if n_holdout is None else eval_seconds * section.eval.n_repeats * n_holdout,
         "peak_memory_mib": _peak_memory_mib(device, mark),
         "peak_memory_kind": "cuda max_memory_allocated" if device.type == "cuda" else "process peak RSS increase",
+        **count_operations(name, config),
     }
 
 

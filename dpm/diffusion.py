@@ -174,7 +174,7 @@ class BinomialDiffusion:
         beta, p = self.beta.double(), self.p_pi
         alpha_bar = self.alpha_bar.double()
         alpha_bar_prev = torch.cat([alpha_bar.new_ones(1), alpha_bar[:-1]])
-        bit = torch.tensor([0.0, 1.0], dtype=torch.float64)[:, None]  # (2, 1) against (T,)
+        bit = torch.tensor([0.0, 1.0], dtype=torch.float64, device=beta.device)[:, None]  # (2, 1) against (T,)
         rate_prev = alpha_bar_prev * bit + (1 - alpha_bar_prev) * p  # (a, t): q(x_{t−1} = 1|x_0 = a)
         prior = torch.stack([1 - rate_prev, rate_prev], dim=1)  # (a, v, t)
         step = bit * (1 - beta) + p * beta  # (v, t): q(x_t = 1|x_{t−1} = v)

@@ -100,13 +100,32 @@ def source_digest(modules: list[ModuleType]) -> str:
     return hashlib.sha256("".join(digests).encode()).hexdigest()
 
 
-def update(model: DiffusionModel, optimiser: torch.optim.Optimizer, loss: Tensor) -> Tensor:
-    """One Adam step on ``loss``; returns the gradient norm (not clipped: the authors did not clip)."""
+def optimiser_of(model: DiffusionModel, c: TrainConfig) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.StepLR]:
+    """Adam on the model's parameters and its stepwise learning-rate decay (``c``).
+
+    One kernel per operation for all the parameters at once: fused on CUDA; on the CPU the
+    foreach form, whose numbers are bit for bit those of the one-parameter-at-a-time loop (the
+    CPU's fused kernel rounds differently, which would change every CPU result).
+    """
+    on_cuda = next(model.parameters()).is_cuda
+    optimiser = torch.optim.Adam(model.parameters(), lr=c.learning_rate, fused=on_cuda, foreach=not on_cuda)
+    return optimiser, torch.optim.lr_scheduler.StepLR(optimiser, c.lr_decay_every, c.lr_decay)
+
+
+def update(model: DiffusionModel, optimiser: torch.optim.Optimizer, loss: Tensor, norm: bool = False) -> Tensor | None:
+    """One Adam step on ``loss`` (not clipped: the authors did not clip); with ``norm``, returns
+    the gradient's norm (for the log: it costs a kernel per parameter), else None."""
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
+    grad_norm = gradient_norm(model) if norm else None
     optimiser.step()
     return grad_norm
+
+
+def gradient_norm(model: DiffusionModel) -> Tensor:
+    """The Euclidean norm of every parameter's gradient together."""
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in model.parameters()
+                                                 if p.grad is not None]))
 
 
 def fit(model: DiffusionModel, objective: Objective, x_train: Tensor, x_curve: Tensor, c: TrainConfig,
@@ -131,11 +150,10 @@ def fit(model: DiffusionModel, objective: Objective, x_train: Tensor, x_curve: T
         ProcessesMismatch: the checkpoint was saved by a run of another number of processes.
     """
     lead = distributed.rank() == 0  # logs, shows progress, saves
-    optimiser = torch.optim.Adam(model.parameters(), lr=c.learning_rate)
-    lr_schedule = torch.optim.lr_scheduler.StepLR(optimiser, c.lr_decay_every, c.lr_decay)
+    optimiser, lr_schedule = optimiser_of(model, c)
     seed = distributed.rank_seed(c.seed, distributed.rank())
     generator = torch.Generator(device=x_train.device).manual_seed(seed)
-    state = _resume(run, model, optimiser, lr_schedule, generator)
+    state = _resume(run, model, optimiser, lr_schedule, generator, seed)
     start, clock, history = state["iteration"], time.perf_counter() - state["seconds"], state["history"]
     run.name = state["name"] or run.name
     if run.open_writer is not None and lead:
@@ -155,10 +173,11 @@ def fit(model: DiffusionModel, objective: Objective, x_train: Tensor, x_curve: T
             _save(run, model, optimiser, lr_schedule, distributed.gather(rng_state), previous,
                   time.perf_counter() - clock, history)
             saved = previous
-        grad_norm = update(model, optimiser, loss)
+        logged = iteration % c.log_every == 0 or iteration == c.n_iterations
+        grad_norm = update(model, optimiser, loss, norm=logged and lead)
         lr_schedule.step()
         bar.update(1)
-        if iteration % c.log_every == 0 or iteration == c.n_iterations:
+        if logged:
             losses.check(run, saved)
             mean_loss = distributed.mean(loss.detach())
             if lead:
@@ -177,6 +196,24 @@ def fit(model: DiffusionModel, objective: Objective, x_train: Tensor, x_curve: T
         _save(run, model, optimiser, lr_schedule, distributed.gather(generator.get_state()), c.n_iterations,
               time.perf_counter() - clock, history)
     return history
+
+
+def _restore_generator(run: Run, saved: dict, generator: torch.Generator, seed: int) -> None:
+    """Set this rank's generator to the checkpoint's. A generator's state is the device's own (the
+    CPU's Mersenne Twister, CUDA's Philox seed and offset), so a checkpoint written on another
+    device type (checkpoints made before the device was recorded were made on the CPU) continues
+    from a generator seeded again from the run's seed and the iteration: deterministic, said in
+    the log, the batches drawn from then on not those of an uninterrupted run."""
+    state = saved["generators"][distributed.rank()]
+    saved_on, here = saved.get("device", "cpu"), generator.device.type
+    if saved_on == here and state.numel() == generator.get_state().numel():
+        generator.set_state(state)
+        return
+    generator.manual_seed(distributed.mixed_seed(seed, saved["iteration"]))
+    if distributed.rank() == 0:
+        log.warning("%s was written on %s and this run is on %s: its random-number generator cannot be carried "
+                    "over, so training continues from iteration %d with the generator seeded from the run's seed "
+                    "and that iteration", run.checkpoint, saved_on, here, saved["iteration"])
 
 
 class _FiniteLosses:
@@ -254,7 +291,7 @@ def _save(run: Run, model, optimiser, lr_schedule, rng_states: list[Tensor], ite
     atomic_torch_save({"fingerprint": run.fingerprint, "name": run.name, "iteration": iteration, "seconds": seconds,
                        "history": list(history), "model": model.state_dict(), "optimiser": optimiser.state_dict(),
                        "lr_schedule": lr_schedule.state_dict(), "processes": len(rng_states),
-                       "generators": rng_states}, run.checkpoint)
+                       "device": next(model.parameters()).device.type, "generators": rng_states}, run.checkpoint)
     for other in run.checkpoint_dir.glob("checkpoint-*.pt"):
         if other != run.checkpoint:
             other.unlink()
@@ -278,7 +315,7 @@ def read_checkpoint(run: Run) -> dict | None:
         return None
 
 
-def _resume(run: Run, model, optimiser, lr_schedule, generator) -> dict:
+def _resume(run: Run, model, optimiser, lr_schedule, generator, seed: int) -> dict:
     """Restore the checkpoint of this configuration; a fresh state if there is none."""
     saved = read_checkpoint(run) if distributed.rank() == 0 else None
     saved = distributed.from_rank_0(saved)  # rank 0 alone reads (and may set aside) the file
@@ -292,7 +329,7 @@ def _resume(run: Run, model, optimiser, lr_schedule, generator) -> dict:
     model.load_state_dict(saved["model"])
     optimiser.load_state_dict(saved["optimiser"])
     lr_schedule.load_state_dict(saved["lr_schedule"])
-    generator.set_state(saved["generators"][distributed.rank()])
+    _restore_generator(run, saved, generator, seed)
     log.info("resuming from %s at iteration %d", run.checkpoint, saved["iteration"])
     return {"name": saved.get("name", ""), **{key: saved[key] for key in ("iteration", "seconds", "history")}}
 

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,12 +34,19 @@ def run(folder: Path, *command: str, fail: bool = False) -> str:
 
 
 def copy_project(folder: Path) -> Path:
-    """The tracked files (as a clean clone has them), the smoke profile, a fresh git repository."""
+    """The tracked files (as a clean clone has them), the smoke profile, a fresh git repository.
+
+    Pinned to the CPU (``device: cpu`` in the copy's conf/, so every composition keeps it): the
+    tests give the same result on a GPU machine, and their bit-identity checks are the CPU's."""
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for name in files:
         if (ROOT / name).is_file() and not name.startswith("results/"):
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, folder / name)
+    conf = folder / "conf" / "config.yaml"
+    pinned = re.sub(r"(?m)^device: .*$", "device: cpu", conf.read_text())
+    assert "device: cpu" in pinned, "conf/config.yaml has no top-level device key"
+    conf.write_text(pinned)
     run(folder, "python", "-m", "pipeline.params", "profile=smoke")
     (folder / ".gitignore").write_text((folder / ".gitignore").read_text() + "imports.jsonl\n")
     run(folder, "git", "init", "-q")

@@ -34,7 +34,7 @@ def make_project(folder: Path, n_iterations: int, datasets=("swiss_roll",)) -> P
     """A copy of the code with a smoke-profile params.yaml and the datasets made."""
     shutil.copytree(ROOT / "dpm", folder / "dpm")
     shutil.copytree(ROOT / "pipeline", folder / "pipeline")
-    params = cfg.compose(["profile=smoke"])
+    params = {**cfg.compose(["profile=smoke"]), "device": "cpu"}  # the tests are the CPU's
     for name in datasets:
         params[name]["train"].update(n_iterations=n_iterations, checkpoint_every=10, log_every=10,
                                      lr_decay_every=40)
@@ -158,6 +158,46 @@ def test_a_checkpoint_of_another_configuration_is_not_resumed_and_is_replaced(tm
     assert fit(gaussian_model(LearnedSchedule(8, 0.01)), TOY, x, x[:64], TRAIN_CONFIG, other)[0]["iteration"] == 5
     assert len(history) == 2
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-b.pt"]
+
+
+def as_if_written_on_cuda(checkpoint: Path) -> None:
+    """Rewrite a CPU checkpoint as CUDA writes one: its device, and a generator state of CUDA's
+    size (16 bytes, Philox's seed and offset, against the CPU's 5,056)."""
+    saved = torch.load(checkpoint, weights_only=True)
+    saved["device"] = "cuda"
+    saved["generators"] = [torch.zeros(16, dtype=torch.uint8) for _ in saved["generators"]]
+    torch.save(saved, checkpoint)
+
+
+def test_a_checkpoint_written_on_another_device_type_continues_from_a_seeded_generator(tmp_path, caplog):
+    x = torch.randn(256, 2, generator=torch.Generator().manual_seed(0))
+    ends = []
+    for k in range(2):
+        run = Run(checkpoint_dir=tmp_path / str(k), fingerprint="f", progress=False)
+        fit(gaussian_model(LearnedSchedule(8, 0.01)), TOY, x, x[:64], with_(TRAIN_CONFIG, n_iterations=5), run)
+        as_if_written_on_cuda(run.checkpoint)
+        model = gaussian_model(LearnedSchedule(8, 0.01))
+        history = fit(model, TOY, x, x[:64], TRAIN_CONFIG, run)
+        assert [row["iteration"] for row in history] == [5, 10]  # continued, not afresh
+        assert read_checkpoint(run)["device"] == "cpu"
+        ends.append(model.state_dict())
+    for name, value in ends[0].items():  # the generator seeded again is the same each time
+        assert torch.equal(value, ends[1][name]), name
+    lines = [r.getMessage() for r in caplog.records if "written on cuda" in r.getMessage()]
+    assert len(lines) == 2 and "this run is on cpu" in lines[0] and "from iteration 5" in lines[0]
+
+
+def test_the_train_stage_resumes_a_checkpoint_written_on_cuda_with_one_line(tmp_path):
+    folder = make_project(tmp_path, 20)
+    assert stage(folder, "pipeline.train", *stage_args("swiss_roll")).wait() == 0
+    as_if_written_on_cuda(checkpoint_of(folder))
+    (folder / "models/swiss_roll.pt").unlink()
+    resumed = stage(folder, "pipeline.train", *stage_args("swiss_roll"))
+    assert resumed.wait() == 0
+    said = resumed.stderr.read()
+    assert "Traceback" not in said
+    assert len([line for line in said.splitlines() if "written on cuda and this run is on cpu" in line]) == 1, said
+    assert read_model_file(folder / "models/swiss_roll.pt")["dataset"] == "swiss_roll"
 
 
 class _Marker:
