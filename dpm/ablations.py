@@ -48,7 +48,6 @@ def run_variant(dataset: str, section, split: Split, device: torch.device, finge
     start = time.perf_counter()
     x_train = torch.from_numpy(split.train).to(device)
     model = models.build(dataset, section, split.info, x_train, section.train.seed).to(device)
-    model.amp = getattr(section.train, "amp", False)
     objective = Objective.of(section, split.info, device)
     curve_noise = torch.Generator(device=device).manual_seed(section.eval.seed)
     x_curve = objective.prepare(torch.from_numpy(split.holdout[:section.train.n_log_examples]).to(device),

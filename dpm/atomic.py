@@ -40,10 +40,12 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def atomic_torch_save(obj: object, path: str | Path) -> None:
-    """torch.save ``obj`` to ``path`` atomically."""
+    """torch.save ``obj`` to ``path`` atomically. Saved through an open file, so the archive's
+    inner name is torch's fixed one, not the random temporary name: the same object gives the
+    same bytes, and an identical retrain leaves DVC nothing to rerun downstream."""
     import torch
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        torch.save(obj, file)
 
 
 def _umask() -> int:

@@ -46,7 +46,7 @@ from dpm.data.split import DataInfo
 from dpm.objective import Objective
 from dpm.provenance import git_commit
 from dpm.sampling import reverse_trajectory
-from dpm.train import Run, fit, update
+from dpm.train import Run, fit, optimiser_of, update
 
 MIN_TRAIN_STEPS = 3
 PHASES = ("forward", "bound", "backward", "optimiser")
@@ -136,17 +136,15 @@ def measure_training(model: models.DiffusionModel, section, info: DataInfo, devi
     """Training examples per second and the number of timed steps, each the training loop's own
     step (dpm/train.py): a batch, −K by the dataset's objective, back-propagation, Adam."""
     objective = Objective.of(section, info, device)
-    model.amp = getattr(section.train, "amp", False)
     generator = torch.Generator(device=device).manual_seed(section.train.seed)
     pool = synthetic(info, 4 * batch_size, generator, device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=section.train.learning_rate)
+    optimiser, _ = optimiser_of(model, section.train)
 
     def step() -> None:
         batch = pool[torch.randint(len(pool), (batch_size,), generator=generator, device=device)]
         update(model, optimiser, objective.loss(model, batch, generator))
 
     per_step, n_steps = _timed(step, seconds, MIN_TRAIN_STEPS, device)
-    model.amp = False  # the evaluate and figure stages build their models without autocast
     return batch_size / per_step, n_steps
 
 

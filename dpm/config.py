@@ -9,7 +9,8 @@ datasets themselves are declared in ``dpm/registry.py``, beside the rest of what
 
 Profiles: params.yaml holds the values a run uses, composed by Hydra (as ``dvc exp run`` does it)
 from ``conf/config.yaml`` and one of ``conf/profile/{smoke,quick,paper}.yaml``; ``compose`` and
-``load_profile`` do the same in memory.
+``load_profile`` do the same in memory, without Hydra (importing the library needs only torch,
+numpy, PyYAML and what a CUDA image has; tests/test_config.py checks the two compositions agree).
 """
 
 from __future__ import annotations
@@ -200,6 +201,14 @@ class BinomialLimitConfig(Section):
 
 
 @dataclass(frozen=True)
+class TF32Config(Section):
+    """TensorFloat-32 on a CUDA device (``dpm.device.set_tf32``) for float32 matrix products
+    (``matmul``) and cuDNN convolutions (``conv``); false: full float32. No effect on the CPU."""
+    matmul: bool = spec()
+    conv: bool = spec()
+
+
+@dataclass(frozen=True)
 class Request(Section):
     """What one stage asks of a cluster scheduler."""
     mem_mb: int = spec(1)
@@ -339,14 +348,17 @@ class ParzenStudyConfig(Section):
 @dataclass(frozen=True)
 class Config(Section):
     """The whole of params.yaml: ``profile``, ``device``, ``threads``, ``processes`` (training
-    processes, data-parallel; 0: one per visible GPU), ``compile`` (torch.compile the networks
-    for training), ``resources``, the studies' ``ablations``, ``seed_spread`` and ``parzen_study``, and
-    one section per dataset of ``dpm.registry`` (the class ``load`` returns adds those fields)."""
+    processes, data-parallel; 0: one per visible GPU; checked against the GPUs where a train stage
+    starts, ``dpm.distributed.n_processes``, not here), ``compile`` (torch.compile the networks
+    for training), ``tf32`` (float32 precision on CUDA), ``resources``, the studies'
+    ``ablations``, ``seed_spread`` and ``parzen_study``, and one section per dataset of
+    ``dpm.registry`` (the class ``load`` returns adds those fields)."""
     profile: str = spec(choices=PROFILES)
     device: str = spec(choices=DEVICES)
     threads: int = spec(1, 1024)
     processes: int = spec(0, 1024)
     compile: bool = spec()
+    tf32: TF32Config
     resources: Resources
     ablations: Ablations
     seed_spread: SeedSpreadConfig
@@ -402,10 +414,10 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def read_yaml(path: str | Path) -> Any:
+def read_yaml(path: str | Path, loader: type = _StrictLoader) -> Any:
     """The YAML file at ``path``; ConfigError (one line, with the line number) if it cannot be read."""
     try:
-        return yaml.load(Path(path).read_text(), Loader=_StrictLoader)
+        return yaml.load(Path(path).read_text(), Loader=loader)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
     except yaml.MarkedYAMLError as error:
@@ -437,24 +449,98 @@ def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = No
     return _build(config_class(), raw, "")
 
 
+class _ConfLoader(_StrictLoader):
+    """How Hydra (OmegaConf) reads conf/ and override values: YAML 1.1 as PyYAML reads it, but
+    ``1e-5`` is a number (YAML 1.2's floats) and a date stays a string."""
+
+
+_ConfLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"""^(?:
+     [-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X), list("-+0123456789."))
+_ConfLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _ConfLoader.yaml_implicit_resolvers.items()}
+GLOBAL_PACKAGE = re.compile(r"^#\s*@package\s+_global_\s*$", re.M)
+
+
 def compose(overrides: Sequence[str] = (), conf_dir: str | Path | None = None) -> dict[str, Any]:
-    """params.yaml as ``dvc exp run`` composes it: conf/config.yaml, its profile, then ``overrides``
-    in Hydra's syntax (``profile=smoke``, ``mnist.train.n_iterations=50``).
+    """params.yaml as ``dvc exp run`` composes it, without Hydra: conf/config.yaml less its
+    ``defaults``, conf/profile/<profile>.yaml merged onto it (mappings key by key, anything else
+    replaced), then ``overrides``: ``profile=<name>`` picks the profile (default: the one the
+    defaults list names), ``dotted.key=value`` replaces an existing value, read as YAML (as Hydra
+    reads ``1e-5``, ``true``, ``null``, ``[1, 2]``). This is Hydra's composition of conf/'s layout,
+    ``defaults: [_self_, profile: <name>]`` with every profile file in the global package
+    (``# @package _global_``); tests/test_config.py checks it against DVC's own.
 
     Raises:
-        ConfigError: an override or a conf file Hydra cannot use.
+        ConfigError: an unknown profile or key, an override that is not ``key=value``, or conf
+            files that are not valid YAML or not in that layout.
     """
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
+    conf = Path(conf_dir or CONF_DIR)
+    where = f"conf/: cannot compose with {list(overrides)}"
+    composed = _read_conf(conf / "config.yaml", where)
+    profile, values = _default_profile(composed.pop("defaults", None), where), []
+    for override in overrides:
+        key, equals, text = override.partition("=")
+        if not equals or not re.fullmatch(r"[A-Za-z_][\w.]*", key):
+            raise ConfigError(f"{where}: {override!r} is not key=value (a dotted key of conf/config.yaml)")
+        if key == "profile":
+            profile = text
+        else:
+            values.append((key, _read_value(text, override, where)))
+    path = conf / "profile" / f"{profile}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (conf / "profile").glob("*.yaml"))
+        raise ConfigError(f"{where}: no profile {profile!r} in {conf / 'profile'} (there are: {', '.join(known)})")
+    if not GLOBAL_PACKAGE.search(path.read_text()):
+        raise ConfigError(f"{where}: {path} must start with '# @package _global_' (its values are top-level keys)")
+    composed = _merge(composed, _read_conf(path, where))
+    for key, value in values:
+        try:
+            _set_dotted(composed, key, value)
+        except ConfigError as error:
+            raise ConfigError(f"{where}: {error}") from None
+    return composed
+
+
+def _read_conf(path: Path, where: str) -> dict[str, Any]:
+    """A conf/ file as Hydra reads it: a mapping (an empty file is an empty one)."""
     try:
-        with initialize_config_dir(str(Path(conf_dir or CONF_DIR).resolve()), version_base=None):
-            composed = hydra_compose(config_name="config", overrides=list(overrides))
-        return OmegaConf.to_container(composed, resolve=True)
-    except (HydraException, OmegaConfBaseException) as error:
-        raise ConfigError(f"conf/: cannot compose with {list(overrides)}: {error}") from None
+        raw = read_yaml(path, _ConfLoader)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{where}: {path}: expected a mapping at the top level")
+    return raw or {}
+
+
+def _default_profile(defaults: Any, where: str) -> str:
+    """The profile of config.yaml's ``defaults: [_self_, profile: <name>]``."""
+    if not (isinstance(defaults, list) and len(defaults) == 2 and defaults[0] == "_self_"
+            and isinstance(defaults[1], dict) and list(defaults[1]) == ["profile"]):
+        raise ConfigError(f"{where}: conf/config.yaml's defaults must be [_self_, profile: <name>], got {defaults!r}")
+    return defaults[1]["profile"]
+
+
+def _read_value(text: str, override: str, where: str) -> Any:
+    """An override's value as Hydra reads it: YAML, and ``key=`` the empty string."""
+    try:
+        return yaml.load(text, Loader=_ConfLoader) if text else ""
+    except yaml.YAMLError:
+        raise ConfigError(f"{where}: {override!r}: the value is not valid YAML") from None
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged onto ``base``: mappings key by key, anything else replaced (OmegaConf.merge)."""
+    merged = dict(base)
+    for key, value in over.items():
+        both = isinstance(merged.get(key), dict) and isinstance(value, dict)
+        merged[key] = _merge(merged[key], value) if both else value
+    return merged
 
 
 def load_profile(profile: str, overrides: Sequence[str] = (), conf_dir: str | Path | None = None) -> Config:

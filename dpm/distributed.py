@@ -21,12 +21,29 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from dpm.config import ConfigError
+
 
 def n_processes(requested: int, device: torch.device) -> int:
-    """params.yaml's ``processes``: 0 is one per visible GPU (one on the CPU)."""
-    if requested:
+    """params.yaml's ``processes`` on this machine: 0 is one per visible GPU.
+
+    Checked here, where the train stage starts on the machine that trains, not by check_params,
+    which runs where the pipeline is started (a cluster's login node may have no GPU).
+
+    Raises:
+        ConfigError: on CUDA, more processes than visible GPUs (each process takes one); on the
+            CPU, 0 (there are no GPUs to count).
+    """
+    if device.type != "cuda":
+        if not requested:
+            raise ConfigError("processes: 0 is one training process per visible GPU, but the device is the CPU: "
+                              "set processes to a number (1: a plain process)")
         return requested
-    return torch.cuda.device_count() if device.type == "cuda" else 1
+    visible = torch.cuda.device_count()
+    if requested > visible:
+        raise ConfigError(f"processes: {requested}, but {visible} GPU{'' if visible == 1 else 's'} visible "
+                          f"(one process per GPU): set processes to at most {visible}, or 0 for one per visible GPU")
+    return requested or visible
 
 
 def launched() -> bool:
@@ -74,9 +91,13 @@ def rank() -> int:
 def rank_seed(seed: int, rank: int) -> int:
     """The training seed of ``rank``: ``seed`` itself for rank 0 (a single process is unchanged),
     distinct well-mixed streams (numpy's SeedSequence) for the others."""
-    if rank == 0:
-        return seed
-    return int(np.random.SeedSequence([seed, rank]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    return seed if rank == 0 else mixed_seed(seed, rank)
+
+
+def mixed_seed(*keys: int) -> int:
+    """A seed for the stream named by ``keys``: distinct, well-mixed streams for distinct keys
+    (numpy's SeedSequence)."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 class _Loss(nn.Module):
@@ -91,11 +112,13 @@ class _Loss(nn.Module):
         return self.loss(self.model, batch, generator)
 
 
-def data_parallel(model: nn.Module, loss: Callable[..., Tensor]) -> Callable[[Tensor, torch.Generator], Tensor]:
+def data_parallel(model: nn.Module, loss: Callable[..., Tensor],
+                  wrap: bool = False) -> Callable[[Tensor, torch.Generator], Tensor]:
     """``(batch, generator) → loss(model, batch, generator)``; with several ranks through
     DistributedDataParallel, whose backward averages the gradients over the ranks. The models'
-    buffers are constant tables, so they are not broadcast at each step."""
-    if world_size() == 1:
+    buffers are constant tables, so they are not broadcast at each step. ``wrap``: through
+    DistributedDataParallel in a process group of one rank too (dpm/gpu_check.py on one GPU)."""
+    if world_size() == 1 and not wrap:
         return functools.partial(loss, model)
     device = next(model.parameters()).device
     return nn.parallel.DistributedDataParallel(_Loss(model, loss), device_ids=[device] if device.type == "cuda" else None,

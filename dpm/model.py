@@ -21,6 +21,10 @@ from dpm.objective import Objective
 from dpm.schedules import make_schedule
 
 
+AUTOCAST = {"cuda": torch.bfloat16}
+"""What ``amp`` autocasts the network to, by device type; on any other device it runs in float32."""
+
+
 class DiffusionModel(nn.Module):
     """Schedule + network; ``process()`` builds the forward process from the current β.
 
@@ -28,26 +32,49 @@ class DiffusionModel(nn.Module):
         schedule: module returning β_1..β_T (fixed or learned).
         net: module mapping (x_t, t) to a tuple of raw coefficients.
         make_process: builds a GaussianDiffusion or BinomialDiffusion from β.
+        amp: autocast the network in training steps (``autocast_dtype``); ``build`` sets it from
+            the section's ``train.amp``.
     """
 
-    def __init__(self, schedule: nn.Module, net: nn.Module, make_process: Callable[[Tensor], object]):
+    def __init__(self, schedule: nn.Module, net: nn.Module, make_process: Callable[[Tensor], object],
+                 amp: bool = False):
         super().__init__()
         self.schedule = schedule
         self.net = net
         self.make_process = make_process
-        # bfloat16 autocast of the network on CUDA (training only; the bound stays float32)
-        self.amp = False
+        self.amp = amp
 
     def process(self):
-        return self.make_process(self.schedule())
+        """The forward process of the current β. A fixed schedule's β is one tensor (until the
+        model moves), so its process is built once and kept: a training step launches no kernel
+        to rebuild its tables."""
+        beta = self.schedule()
+        if beta.requires_grad:  # a learned schedule: β depends on parameters that change each step
+            return self.make_process(beta)
+        if getattr(self, "_fixed_process", None) is None or self._fixed_process.beta is not beta:
+            self._fixed_process = self.make_process(beta)
+        return self._fixed_process
+
+    def autocast_dtype(self, device_type: str) -> torch.dtype | None:
+        """The dtype the network is autocast to on ``device_type``, None for float32.
+
+        Only a training step autocasts: ``amp`` on, the model in training mode and gradients
+        recorded, on a device of ``AUTOCAST``. Every evaluation (K, the learning curve inside
+        ``dpm.train.fit``, likelihoods, samples) runs under ``torch.no_grad`` or in eval mode, so
+        in float32, whatever ``amp`` says; the bound is always computed in float32.
+        """
+        if self.amp and self.training and torch.is_grad_enabled():
+            return AUTOCAST.get(device_type)
+        return None
 
     def reverse(self, process, xt: Tensor, t: Tensor):
         """Parameters of p(x_{t−1}|x_t) (Table C.1)."""
-        if self.amp and xt.is_cuda:
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                coefficients = self.net(xt, t)
-            return process.p_params(xt, t, *(z.float() for z in coefficients))
-        return process.p_params(xt, t, *self.net(xt, t))
+        dtype = self.autocast_dtype(xt.device.type)
+        if dtype is None:
+            return process.p_params(xt, t, *self.net(xt, t))
+        with torch.autocast(xt.device.type, dtype=dtype):
+            coefficients = self.net(xt, t)
+        return process.p_params(xt, t, *(z.float() for z in coefficients))
 
 
 def _net(kind: str, section, info: DataInfo, generator: torch.Generator) -> nn.Module:
@@ -68,7 +95,8 @@ def build(name: str, section, info: DataInfo, x_train: Tensor | None = None, see
 
     Every initial weight comes from ``seed`` (never from torch's global generator); the RBF
     centres start on ``x_train`` when it is given (a model about to be trained; one about to
-    load saved weights needs neither).
+    load saved weights needs neither). ``amp`` is the section's ``train.amp`` (False where it
+    has none): the one place it is set.
     """
     kind = registry.get(name).model
     net = _net(kind, section, info, torch.Generator().manual_seed(seed))
@@ -80,7 +108,7 @@ def build(name: str, section, info: DataInfo, x_train: Tensor | None = None, see
     else:
         make_process = functools.partial(GaussianDiffusion, parameterisation=section.diffusion.parameterisation)
     schedule = make_schedule(section.diffusion.schedule, section.diffusion.n_steps, section.diffusion.beta_1)
-    return DiffusionModel(schedule, net, make_process)
+    return DiffusionModel(schedule, net, make_process, amp=getattr(section.train, "amp", False))
 
 
 class ModelFileError(OSError):
@@ -151,7 +179,7 @@ def load_trained(name: str, data_dir: str | Path, model_file: str | Path, config
         ModelFileError: the model file is missing, not ours, or of another dataset.
     """
     config = config if config is not None else cfg.load("params.yaml")
-    torch_device = resolve(device or config.device)
+    torch_device = resolve(device or config.device, config.tf32)
     info = splits.load_info(data_dir)
     saved = read_model_file(model_file)
     if saved.get("dataset") != name:

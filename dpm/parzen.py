@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dpm.device import full_float32
+
 SIGMAS = tuple(float(s) for s in np.logspace(-1, 0, 10))  # Goodfellow et al. 2014 grid
 
 
@@ -38,6 +40,7 @@ def _as_rows(a, dtype: torch.dtype, device: torch.device) -> Tensor:
     return a.reshape(a.shape[0], -1).to(device=device, dtype=dtype)
 
 
+@full_float32()  # on a GPU too, whatever tf32 says: the distances cancel (‖x‖² − 2x·c + ‖c‖²)
 def log_likelihoods(x, centres, sigmas: Sequence[float], batch_x: int = 500, batch_c: int = 5000,
                     device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
     """log (1/M) Σ_m N(x_n; c_m, σ² I) for every σ in ``sigmas``, in nats.

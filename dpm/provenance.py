@@ -1,8 +1,23 @@
-"""Where a number came from: the git commit of the code that computed it."""
+"""Where a number came from: the git commit of the code that computed it, and the device and
+software it was computed with."""
 
 from __future__ import annotations
 
 import subprocess
+from typing import TYPE_CHECKING
+
+from dpm import device as devices
+
+if TYPE_CHECKING:
+    import torch
+
+
+def provenance(device: torch.device) -> dict:
+    """What every metrics file and model file the stages write says of its numbers' origin:
+    ``device`` (``dpm.device.describe``), ``environment`` (``dpm.device.environment``: versions,
+    float32 precision) and ``git_commit``."""
+    return {"device": devices.describe(device), "environment": devices.environment(device),
+            "git_commit": git_commit()}
 
 
 def git_commit() -> str:

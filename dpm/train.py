@@ -21,6 +21,7 @@ generator, so a run resumes only with the number of processes that saved it.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
 import time
@@ -153,7 +154,7 @@ def fit(model: DiffusionModel, objective: Objective, x_train: Tensor, x_curve: T
     optimiser, lr_schedule = optimiser_of(model, c)
     seed = distributed.rank_seed(c.seed, distributed.rank())
     generator = torch.Generator(device=x_train.device).manual_seed(seed)
-    state = _resume(run, model, optimiser, lr_schedule, generator, seed)
+    state = _resume(run, model, optimiser, lr_schedule, generator, seed, c.n_iterations)
     start, clock, history = state["iteration"], time.perf_counter() - state["seconds"], state["history"]
     run.name = state["name"] or run.name
     if run.open_writer is not None and lead:
@@ -288,36 +289,81 @@ def _save(run: Run, model, optimiser, lr_schedule, rng_states: list[Tensor], ite
         raise TrainingDiverged(f"parameters are not finite after iteration {iteration}; nothing was saved")
     if distributed.rank() != 0:
         return
-    atomic_torch_save({"fingerprint": run.fingerprint, "name": run.name, "iteration": iteration, "seconds": seconds,
-                       "history": list(history), "model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                       "lr_schedule": lr_schedule.state_dict(), "processes": len(rng_states),
-                       "device": next(model.parameters()).device.type, "generators": rng_states}, run.checkpoint)
-    for other in run.checkpoint_dir.glob("checkpoint-*.pt"):
-        if other != run.checkpoint:
-            other.unlink()
+    atomic_torch_save(seal({
+        "fingerprint": run.fingerprint, "name": run.name, "iteration": iteration, "seconds": seconds,
+        "history": list(history), "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+        "lr_schedule": lr_schedule.state_dict(), "processes": len(rng_states),
+        "device": next(model.parameters()).device.type, "generators": rng_states}), run.checkpoint)
+    others = sorted((p for p in run.checkpoint_dir.glob("checkpoint-*.pt") if p != run.checkpoint),
+                    key=lambda p: p.stat().st_mtime, reverse=True)
+    for other in others[KEPT_CONFIGURATIONS - 1:]:
+        other.unlink()
 
 
-def read_checkpoint(run: Run) -> dict | None:
+KEPT_CONFIGURATIONS = 3
+"""Checkpoints kept per checkpoint folder: this configuration's and those of the most recently
+saved others, so that changing a value and changing it back resumes instead of retraining."""
+
+
+def seal(state: dict) -> dict:
+    """``state`` serialised, with the sha256 of its bytes: ``load_checkpoint`` refuses it if they changed."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    body = buffer.getvalue()
+    return {"sha256": hashlib.sha256(body).hexdigest(), "body": torch.frombuffer(bytearray(body), dtype=torch.uint8)}
+
+
+def load_checkpoint(path: Path) -> dict:
+    """The state a checkpoint file holds (``weights_only``: tensors and plain containers), checked
+    against its digest.
+
+    Raises:
+        ValueError: not a sealed checkpoint, or its content does not match its digest; torch's
+            own errors for a file that is not a readable archive.
+    """
+    sealed = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(sealed, dict) or set(sealed) != {"sha256", "body"}:
+        raise ValueError("not a sealed checkpoint (written by another version of dpm/train.py)")
+    body = sealed["body"].numpy().tobytes()
+    if hashlib.sha256(body).hexdigest() != sealed["sha256"]:
+        raise ValueError("its content does not match its sha256 (the file was damaged)")
+    return torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+
+
+def read_checkpoint(run: Run, n_iterations: int | None = None) -> dict | None:
     """The checkpoint of ``run``'s fingerprint, or None if there is none. A checkpoint that cannot
-    be read (truncated, empty, crafted) is set aside as ``<name>.corrupt`` and None returned."""
+    be used (truncated, empty, crafted, its content not matching its digest, of another
+    fingerprint, or past ``n_iterations``) is set aside as ``<name>.corrupt`` (``.corrupt-2``, …
+    if that exists) with one line in the log, and None returned: training starts afresh."""
     if not run.checkpoint.exists():
         return None
     try:
-        saved = torch.load(run.checkpoint, map_location="cpu", weights_only=True)
+        saved = load_checkpoint(run.checkpoint)
         if saved.get("fingerprint") != run.fingerprint:
             raise ValueError("its fingerprint is not the one in its name")
+        if n_iterations is not None and not 0 < saved["iteration"] <= n_iterations:
+            raise ValueError(f"it claims iteration {saved['iteration']}, outside this run's 1..{n_iterations}")
         return saved
     except Exception as error:  # torch raises many kinds for a damaged file
-        aside = run.checkpoint.with_name(run.checkpoint.name + ".corrupt")
-        run.checkpoint.replace(aside)
-        log.warning("checkpoint %s cannot be read (%s: %s); set aside as %s, training starts afresh",
+        aside = _set_aside(run.checkpoint)
+        log.warning("checkpoint %s cannot be used (%s: %s); set aside as %s, training starts afresh",
                     run.checkpoint, type(error).__name__, str(error).splitlines()[0] if str(error) else "", aside.name)
         return None
 
 
-def _resume(run: Run, model, optimiser, lr_schedule, generator, seed: int) -> dict:
+def _set_aside(path: Path) -> Path:
+    """Rename ``path`` to ``<name>.corrupt``, or ``.corrupt-N`` with the first N free: none overwritten."""
+    aside, n = path.with_name(path.name + ".corrupt"), 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{n}")
+    path.replace(aside)
+    return aside
+
+
+def _resume(run: Run, model, optimiser, lr_schedule, generator, seed: int, n_iterations: int) -> dict:
     """Restore the checkpoint of this configuration; a fresh state if there is none."""
-    saved = read_checkpoint(run) if distributed.rank() == 0 else None
+    saved = read_checkpoint(run, n_iterations) if distributed.rank() == 0 else None
     saved = distributed.from_rank_0(saved)  # rank 0 alone reads (and may set aside) the file
     if saved is None:
         return {"iteration": 0, "seconds": 0.0, "history": [], "name": ""}

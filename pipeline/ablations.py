@@ -50,7 +50,7 @@ def record(config, variant: str, split: splits.Split, result: ablations.Result, 
                               if split.info.is_image else None),
         "n_holdout": len(split.holdout), "n_repeats": section.eval.n_repeats, "n_parameters": result.n_parameters,
         "train_seconds": result.train_seconds, "seconds": result.seconds, "history": result.history,
-        "section": dataclasses.asdict(section), "device": devices.describe(device), "git_commit": common.git_commit(),
+        "section": dataclasses.asdict(section), **common.provenance(device),
     }
 
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None) -> None:
     if args.variant not in config.ablations.variants:
         raise common.StageError(f"unknown ablation variant {args.variant!r}; params.yaml's ablations.variants has "
                                 f"{', '.join(config.ablations.variants)}")
-    device = devices.resolve(config.device)
+    device = devices.resolve(config.device, config.tf32)
     dataset, section = config.ablations.variants[args.variant].dataset, config.ablation_section(args.variant)
     split = variant_split(config, args.variant, args.data_dir)
     result = ablations.run_variant(dataset, section, split, device,

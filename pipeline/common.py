@@ -13,7 +13,7 @@ from typing import Callable
 
 from dpm import config as cfg
 from dpm.atomic import atomic_write_text
-from dpm.provenance import git_commit  # noqa: F401  (re-exported: every stage records it)
+from dpm.provenance import git_commit, provenance  # noqa: F401  (re-exported: every stage records them)
 
 PARAMS = Path("params.yaml")
 

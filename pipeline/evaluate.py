@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from dpm import device as devices, registry
+from dpm import registry
 from dpm.evaluate import Estimate, evaluate
 from dpm.model import load_trained
 from pipeline import common
@@ -48,7 +48,7 @@ def main(argv: list[str] | None) -> None:
         "n_holdout": len(x), "n_repeats": section.eval.n_repeats, "n_iterations": section.train.n_iterations,
         "n_parameters": sum(p.numel() for p in trained.model.parameters()),
         "train_seconds": trained.saved["history"][-1]["seconds"], "train_device": trained.saved["device"],
-        "device": devices.describe(trained.device), "git_commit": common.git_commit(),
+        **common.provenance(trained.device),
     })
 
 

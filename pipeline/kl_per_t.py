@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dpm import device as devices, registry
+from dpm import registry
 from dpm.atomic import atomic_path
 from dpm.bound import bound_terms, to_bits
 from dpm.likelihood import distinct, holdout_subset, kl_by_t, mean_and_variance, prepared_holdout, weighted_mean
@@ -91,7 +91,7 @@ def main(argv: list[str] | None) -> None:
         **({} if trained.objective.importance is None else
            {"importance_t": importance_spread(kl, trained.objective.importance)}),
         "seconds": round(time.perf_counter() - start, 1),
-        "device": devices.describe(trained.device), "git_commit": common.git_commit(),
+        **common.provenance(trained.device),
     })
 
 

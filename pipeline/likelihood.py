@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from dpm import device as devices, registry
+from dpm import registry
 from dpm.bound import to_bits
 from dpm.likelihood import distinct, holdout_subset, k_draws, prepared_holdout, subset_estimates
 from dpm.model import load_trained
@@ -63,7 +63,7 @@ def main(argv: list[str] | None) -> None:
         "n_examples": len(index), "n_distinct": len(rows), "n_holdout": len(x), "subset_seed": c.subset_seed,
         "seed": c.seed, "n_trajectories": c.n_trajectories, "n_repeats": c.n_repeats, "se": SE_MEANS,
         "T": process.n_steps, "seconds": round(time.perf_counter() - start, 1),
-        "device": devices.describe(trained.device), "git_commit": common.git_commit(),
+        **common.provenance(trained.device),
     })
 
 

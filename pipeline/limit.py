@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpm import device as devices, registry
+from dpm import registry
 from dpm.bound import to_bits
 from dpm.evaluate import Estimate
 from dpm.likelihood import holdout_subset, k_draws, prepared_holdout
@@ -96,8 +96,7 @@ def main(argv: list[str] | None) -> None:
         "dataset": args.dataset, "label": trained.info.label, "profile": trained.config.profile,
         "unit": trained.info.unit, **result, "T": trained.section.diffusion.n_steps,
         "beta_1": trained.section.diffusion.beta_1, "schedule": trained.section.diffusion.schedule,
-        "seconds": round(time.perf_counter() - start, 1), "device": devices.describe(trained.device),
-        "git_commit": common.git_commit(),
+        "seconds": round(time.perf_counter() - start, 1), **common.provenance(trained.device),
     })
 
 

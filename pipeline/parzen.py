@@ -51,8 +51,8 @@ def main(argv: list[str] | None) -> None:
         "n_validation": c.n_validation, "validation_start": c.validation_start,
         "sampling": {"n_samples": len(samples), "seed": c.seed, "batch_size": c.batch_size, "T": shards[0]["T"],
                      "n_shards": len(shards), "seconds": sum(s["seconds_this_run"] for s in shards),
-                     "device": shards[0]["device"]},
-        "device": devices.describe(device), "git_commit": common.git_commit(),
+                     "device": shards[0]["device"], "environment": shards[0].get("environment")},
+        **common.provenance(device),
     })
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dpm import device as devices, sampling
+from dpm import sampling
 from dpm.atomic import atomic_path, atomic_write_text
 from dpm.model import load_trained
 from pipeline import common
@@ -45,7 +45,7 @@ def main(argv: list[str] | None) -> None:
     device = sampling.shard_device(trained.device, args.shard)
     model = trained.model.to(device)
     batches = list(range(args.shard, c.n_batches(), args.n_shards))
-    key = common.fingerprint(c, trained.section.diffusion, trained.section.net, device.type,
+    key = common.fingerprint(c, trained.section.diffusion, trained.section.net, device.type, trained.config.tf32,
                              common.file_digest(args.model_file))
     done = _resume_dir(args.resume_dir, key)
     n_dims = trained.info.n_dims
@@ -63,7 +63,7 @@ def main(argv: list[str] | None) -> None:
               "batches": batches, "n_samples": c.n_samples, "batch_size": c.batch_size, "seed": c.seed,
               "T": trained.section.diffusion.n_steps, "batches_drawn_this_run": drawn,
               "seconds_this_run": round(time.perf_counter() - start, 3),
-              "device": devices.describe(device), "git_commit": common.git_commit()}
+              **common.provenance(device)}
     write_shard(args.out_npz, np.concatenate(pixels) if pixels else np.zeros((0, n_dims), np.float32), batches,
                 record)
 

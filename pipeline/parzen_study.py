@@ -94,7 +94,7 @@ def main(argv: list[str] | None) -> None:
     table2 = json.loads(args.table2_json.read_text())
     if table2["profile"] != config.profile:
         raise common.StageError(f"{args.table2_json}: of profile {table2['profile']}, params.yaml has {config.profile}")
-    device = devices.resolve(config.device)
+    device = devices.resolve(config.device, config.tf32)
     split = splits.load(args.data_dir)
     to_unit = 1.0 / (images.N_LEVELS - 1)
     test = split.holdout * to_unit

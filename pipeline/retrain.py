@@ -34,12 +34,11 @@ def train_model(name: str, data_dir: Path, config: cfg.Config, checkpoint_dir: P
     """Train dataset ``name``'s model with ``config``'s section as the train stage does (resuming
     a checkpoint of the same configuration from ``checkpoint_dir``); save it to ``model_file`` in
     the train stage's format, with its ``seed`` and ``n_iterations``. Returns the saved record."""
-    device = devices.resolve(config.device)
+    device = devices.resolve(config.device, config.tf32)
     section = config.section(name)
     split = splits.load(data_dir)
     x_train = torch.from_numpy(split.train)
     model = models.build(name, section, split.info, x_train, section.train.seed).to(device)
-    model.amp = getattr(section.train, "amp", False)
     if config.compile:
         model.net.compile()
     objective = Objective.of(section, split.info, device)
@@ -51,7 +50,7 @@ def train_model(name: str, data_dir: Path, config: cfg.Config, checkpoint_dir: P
     x_curve = objective.prepare(torch.from_numpy(split.holdout[:section.train.n_log_examples]).to(device), curve_noise)
     history = train.fit(model, objective, x_train.to(device), x_curve, section.train, run)
     record = {"model": model.state_dict(), "dataset": name, "profile": config.profile,
-              "fingerprint": run.fingerprint, "device": devices.describe(device), "history": history,
+              "fingerprint": run.fingerprint, **common.provenance(device), "history": history,
               "processes": 1, "batch_size": section.train.batch_size, "global_batch_size": section.train.batch_size,
               "seed": section.train.seed, "n_iterations": section.train.n_iterations}
     atomic_torch_save(record, model_file)

@@ -35,7 +35,7 @@ def main(argv: list[str] | None) -> None:
         rows.append({"seed": seed, **retrain.evaluate_model(args.dataset, args.data_dir, model_file, seeded)})
     common.write_json(args.out_json, {
         "dataset": args.dataset, "profile": config.profile, "main_seed": main_seed, "seeds": rows,
-        "device": devices.describe(devices.resolve(config.device)), "git_commit": common.git_commit()})
+        **common.provenance(devices.resolve(config.device, config.tf32))})
 
 
 if __name__ == "__main__":

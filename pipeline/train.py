@@ -38,7 +38,7 @@ def main(argv: list[str] | None) -> None:
         parser.add_argument(name, type=Path)
     args = parser.parse_args(argv)
     config = common.load_config()
-    device = devices.resolve(config.device)
+    device = devices.resolve(config.device, config.tf32)
     n_processes = distributed.n_processes(config.processes, device)
     if n_processes > 1 and not distributed.launched():
         status = distributed.relaunch(n_processes, __spec__.name, sys.argv[1:] if argv is None else argv,
@@ -52,7 +52,6 @@ def main(argv: list[str] | None) -> None:
     split = splits.load(args.data_dir)
     x_train = torch.from_numpy(split.train)
     model = models.build(args.dataset, section, split.info, x_train, section.train.seed).to(device)
-    model.amp = getattr(section.train, "amp", False)
     if config.compile:
         model.net.compile()  # in place: the state dict keeps its keys
     objective = Objective.of(section, split.info, device)
@@ -74,7 +73,7 @@ def main(argv: list[str] | None) -> None:
     if not lead:
         return
     atomic_torch_save({"model": model.state_dict(), "dataset": args.dataset, "profile": config.profile,
-                       "fingerprint": run.fingerprint, "device": hardware, "history": history,
+                       "fingerprint": run.fingerprint, **common.provenance(device), "history": history,
                        "processes": n_processes, "batch_size": section.train.batch_size,
                        "global_batch_size": n_processes * section.train.batch_size}, args.model_file)
     with atomic_path(args.curve_csv) as tmp:

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-from dpm.atomic import atomic_path, atomic_write_text
+from dpm.atomic import atomic_path, atomic_torch_save, atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_SUFFIXES = (".png", ".jpg", ".npz", ".npy", ".pt", ".json", ".csv", ".md", ".txt")
@@ -51,3 +52,12 @@ def test_a_finished_write_is_renamed_into_place_with_a_plain_mode(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_the_same_object_saved_twice_gives_the_same_bytes(tmp_path):
+    """No temporary name inside the archive: an identical model file is byte-identical."""
+    state = {"w": torch.arange(6.0).reshape(2, 3)}
+    atomic_torch_save(state, tmp_path / "a.pt")
+    first = (tmp_path / "a.pt").read_bytes()
+    atomic_torch_save(state, tmp_path / "a.pt")
+    assert (tmp_path / "a.pt").read_bytes() == first

@@ -67,3 +67,15 @@ def test_unknown_dataset_is_an_error_naming_it(capsys):
     assert "imagenet" in capsys.readouterr().err
     with pytest.raises(ValueError, match="imagenet"):
         bench.benchmark(PARAMS, datasets=["imagenet"])
+
+
+def test_a_training_step_is_counted_by_phase_with_adam_one_call_per_operation():
+    """The counter sees fit's own step; Adam takes a handful of calls for all the parameters
+    (foreach on the CPU, fused on CUDA), whatever their number, and no gradient norm is taken
+    outside the log iterations."""
+    config = cfg.load_profile("smoke")
+    small, large = (bench.count_operations(name, config) for name in ("dead_leaves", "cifar10"))
+    for counts in (small, large):
+        assert all(counts[f"ops_{phase}"] > 0 for phase in bench.PHASES)
+        assert counts["ops_per_step"] == sum(counts[f"ops_{phase}"] for phase in bench.PHASES)
+    assert small["ops_optimiser"] == large["ops_optimiser"] <= 10

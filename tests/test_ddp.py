@@ -18,7 +18,7 @@ import yaml
 from dpm import bench, config as cfg, distributed, model as models
 from dpm.model import read_model_file
 from dpm.objective import Objective
-from dpm.train import Run, fit, update
+from dpm.train import Run, fit, load_checkpoint, update
 from tests.test_train import _iteration_at_least, checkpoint_of, make_project, stage_args
 
 
@@ -71,7 +71,7 @@ def test_two_processes_train_as_one_on_the_union_of_their_batches(tmp_path, name
     # each checkpoint written once, by rank 0: iteration 10 (of 20) and the last
     assert (ranks[0]["saves"], ranks[1]["saves"]) == (n_iterations // 10 + (n_iterations % 10 > 0), 0)
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["checkpoint-f.pt"]
-    saved = torch.load(tmp_path / "checkpoints/checkpoint-f.pt", weights_only=True)
+    saved = load_checkpoint(tmp_path / "checkpoints/checkpoint-f.pt")
     assert saved["processes"] == 2 and len(saved["generators"]) == 2
 
 
@@ -102,7 +102,7 @@ def test_a_killed_two_process_run_resumes_only_with_two_processes(tmp_path):
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    killed_at = torch.load(checkpoint_of(broken), weights_only=True)["iteration"]
+    killed_at = load_checkpoint(checkpoint_of(broken))["iteration"]
     assert 20 <= killed_at < n_iterations, "the run was not interrupted part-way"
     assert not (broken / "models/swiss_roll.pt").exists()
 
@@ -121,3 +121,36 @@ def test_a_killed_two_process_run_resumes_only_with_two_processes(tmp_path):
         assert torch.equal(value, final_broken["model"][key]), key
     assert len(list((whole / "runs/swiss_roll").glob("*/events.out.tfevents.*"))) == 1  # rank 0's writer only
     assert len(list((broken / "runs/swiss_roll").iterdir())) == 1  # the resumed run continues its log
+
+
+def test_processes_are_checked_against_the_gpus_torch_sees(monkeypatch):
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(cfg.ConfigError, match=r"^processes: 4, but 1 GPU visible"):
+        distributed.n_processes(4, cuda)
+    assert distributed.n_processes(1, cuda) == distributed.n_processes(0, cuda) == 1
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert distributed.n_processes(0, cuda) == 2
+    with pytest.raises(cfg.ConfigError, match=r"^processes: 3, but 2 GPUs visible"):
+        distributed.n_processes(3, cuda)
+
+
+def test_processes_0_one_per_gpu_is_refused_on_the_cpu():
+    with pytest.raises(cfg.ConfigError, match=r"^processes: 0 is one training process per visible GPU, but the "
+                                              r"device is the CPU"):
+        distributed.n_processes(0, torch.device("cpu"))
+    assert distributed.n_processes(2, torch.device("cpu")) == 2  # gloo processes on the CPU are allowed
+
+
+def test_the_train_stage_refuses_more_processes_than_gpus_before_reading_anything(monkeypatch, tmp_path):
+    from dpm import device as devices
+    from pipeline import common, train as train_stage_module
+    config = dataclasses.replace(cfg.load_profile("smoke"), device="cuda", processes=4)
+    monkeypatch.setattr(common, "load_config", lambda: config)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(devices, "set_tf32", lambda tf32=None: None)  # torch's flags stay as they are
+    monkeypatch.chdir(tmp_path)  # no data, no params.yaml: the check comes first
+    with pytest.raises(cfg.ConfigError, match=r"^processes: 4, but 1 GPU visible"):
+        train_stage_module.main(stage_args("swiss_roll"))
+    assert not any(tmp_path.iterdir())

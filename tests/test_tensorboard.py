@@ -23,7 +23,7 @@ from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_g
 
 from dpm import config as cfg, curves, tensorboard
 from dpm.schedules import LearnedSchedule
-from dpm.train import Run, fit
+from dpm.train import Run, fit, load_checkpoint, seal
 from pipeline import curves as curves_stage
 from tests.test_bound import gaussian_model
 from tests.test_train import TOY, TRAIN_CONFIG, make_project, stage_args, with_
@@ -157,8 +157,8 @@ def test_a_checkpoint_that_saved_no_name_resumes_in_a_fresh_folder(tmp_path):
     x = torch.randn(256, 2)
     first = Run(checkpoint_dir=tmp_path, fingerprint="f", progress=False)
     fit(gaussian_model(LearnedSchedule(8, 0.01)), TOY, x, x[:64], TRAIN_CONFIG, first)
-    saved = torch.load(first.checkpoint, weights_only=True)
-    torch.save({k: v for k, v in saved.items() if k != "name"}, first.checkpoint)
+    saved = load_checkpoint(first.checkpoint)
+    torch.save(seal({k: v for k, v in saved.items() if k != "name"}), first.checkpoint)
     names = []
     resumed = Run(checkpoint_dir=tmp_path, fingerprint="f", name="given", progress=False,
                   open_writer=lambda name, resumed_from: names.append((name, resumed_from)))

@@ -18,7 +18,8 @@ from dpm import config as cfg
 from dpm.atomic import atomic_path
 from dpm.model import ModelFileError, read_model_file
 from dpm.objective import Objective
-from dpm.train import Run, TrainingDiverged, fit, read_checkpoint, training_modules
+from dpm.train import (KEPT_CONFIGURATIONS, Run, TrainingDiverged, fit, load_checkpoint, read_checkpoint, seal,
+                       training_modules)
 from tests.test_bound import gaussian_model
 from dpm.schedules import LearnedSchedule
 
@@ -70,7 +71,7 @@ def test_a_killed_run_resumes_and_ends_with_the_same_parameters(tmp_path):
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    killed_at = torch.load(checkpoint_of(broken), weights_only=True)["iteration"]
+    killed_at = load_checkpoint(checkpoint_of(broken))["iteration"]
     assert 20 <= killed_at < n_iterations, "the run was not interrupted part-way"
     assert not (broken / "models/swiss_roll.pt").exists()
     assert stage(broken, "pipeline.train", *stage_args("swiss_roll")).wait() == 0
@@ -82,7 +83,7 @@ def test_a_killed_run_resumes_and_ends_with_the_same_parameters(tmp_path):
 
 def _iteration_at_least(checkpoint: Path | None, iteration: int) -> bool:
     try:
-        return checkpoint is not None and torch.load(checkpoint, weights_only=True)["iteration"] >= iteration
+        return checkpoint is not None and load_checkpoint(checkpoint)["iteration"] >= iteration
     except (FileNotFoundError, EOFError, RuntimeError):
         return False
 
@@ -114,11 +115,11 @@ def test_a_nan_stops_training_naming_the_iteration_and_the_real_last_checkpoint(
     x = torch.randn(256, 2)
     run = Run(checkpoint_dir=tmp_path, fingerprint="f", progress=False)
     fit(model, TOY, x, x[:64], TRAIN_CONFIG, run)
-    saved = torch.load(run.checkpoint, weights_only=True)
+    saved = load_checkpoint(run.checkpoint)
     with pytest.raises(TrainingDiverged, match=rf"at iteration 11; the last good checkpoint, {run.checkpoint} "
                                                r"\(iteration 10\), is kept"):
         fit(model, TOY, torch.full_like(x, float("nan")), x[:64], with_(TRAIN_CONFIG, n_iterations=20), run)
-    kept = torch.load(run.checkpoint, weights_only=True)
+    kept = load_checkpoint(run.checkpoint)
     assert kept["iteration"] == 10
     for name, value in saved["model"].items():
         assert torch.equal(value, kept["model"][name])
@@ -142,7 +143,7 @@ def test_a_diverging_run_never_keeps_a_diverged_state_even_checkpointing_every_s
     c = with_(TRAIN_CONFIG, n_iterations=200, learning_rate=10.0, checkpoint_every=1, lr_decay_every=1000)
     with pytest.raises(TrainingDiverged) as raised:
         fit(model, TOY, x, x[:64], c, run)
-    kept = torch.load(run.checkpoint, weights_only=True)
+    kept = load_checkpoint(run.checkpoint)
     assert kept["iteration"] > 1 and f"(iteration {kept['iteration']})" in str(raised.value)
     restored = gaussian_model(LearnedSchedule(8, 0.01), 0.0)
     restored.load_state_dict(kept["model"])
@@ -150,23 +151,52 @@ def test_a_diverging_run_never_keeps_a_diverged_state_even_checkpointing_every_s
     assert torch.isfinite(TOY.loss(restored, x))
 
 
-def test_a_checkpoint_of_another_configuration_is_not_resumed_and_is_replaced(tmp_path):
+def test_a_checkpoint_of_another_configuration_is_not_resumed_and_recent_ones_are_kept(tmp_path):
+    """Another configuration trains afresh; the checkpoints of the most recent configurations
+    (KEPT_CONFIGURATIONS) stay, so going back to one resumes it."""
     x = torch.randn(256, 2)
     first = Run(checkpoint_dir=tmp_path, fingerprint="a", progress=False)
     history = fit(gaussian_model(LearnedSchedule(8, 0.01)), TOY, x, x[:64], TRAIN_CONFIG, first)
-    other = Run(checkpoint_dir=tmp_path, fingerprint="b", progress=False)
-    assert fit(gaussian_model(LearnedSchedule(8, 0.01)), TOY, x, x[:64], TRAIN_CONFIG, other)[0]["iteration"] == 5
     assert len(history) == 2
-    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-b.pt"]
+    for fingerprint in "bcd":
+        other = Run(checkpoint_dir=tmp_path, fingerprint=fingerprint, progress=False)
+        assert fit(gaussian_model(LearnedSchedule(8, 0.01)), TOY, x, x[:64], TRAIN_CONFIG, other)[0]["iteration"] == 5
+        time.sleep(0.01)  # distinct modification times
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"checkpoint-{f}.pt" for f in "bcd"][-KEPT_CONFIGURATIONS:]
+    back = Run(checkpoint_dir=tmp_path, fingerprint="c", progress=False)
+    assert fit(gaussian_model(LearnedSchedule(8, 0.01)), TOY, x, x[:64], TRAIN_CONFIG, back) == read_checkpoint(back)["history"]
+
+
+@pytest.mark.parametrize("damage", ["flipped", "too_far"])
+def test_a_damaged_or_impossible_checkpoint_is_set_aside_numbered_and_training_starts_afresh(tmp_path, damage, caplog):
+    x = torch.randn(256, 2)
+    source = Run(checkpoint_dir=tmp_path / "source", fingerprint="f", progress=False)
+    fit(gaussian_model(LearnedSchedule(8, 0.01)), TOY, x, x[:64], with_(TRAIN_CONFIG, n_iterations=5), source)
+    if damage == "flipped":  # one byte of the weights changed: still a readable archive
+        sealed = torch.load(source.checkpoint, weights_only=True)
+        sealed["body"][-2000] ^= 1
+        torch.save(sealed, source.checkpoint)
+    else:  # a checkpoint past the end of this run's training
+        torch.save(seal({**load_checkpoint(source.checkpoint), "iteration": 50}), source.checkpoint)
+    run = Run(checkpoint_dir=tmp_path / "run", fingerprint="f", progress=False)
+    run.checkpoint_dir.mkdir()
+    for attempt in range(2):
+        shutil.copy(source.checkpoint, run.checkpoint)
+        history = fit(gaussian_model(LearnedSchedule(8, 0.01)), TOY, x, x[:64], TRAIN_CONFIG, run)
+        assert history[0]["iteration"] == 5  # afresh
+    assert sorted(p.name for p in run.checkpoint_dir.iterdir()) == [
+        "checkpoint-f.pt", "checkpoint-f.pt.corrupt", "checkpoint-f.pt.corrupt-2"]
+    said = "does not match its sha256" if damage == "flipped" else "claims iteration 50, outside this run's 1..10"
+    assert caplog.text.count(said) == 2
 
 
 def as_if_written_on_cuda(checkpoint: Path) -> None:
     """Rewrite a CPU checkpoint as CUDA writes one: its device, and a generator state of CUDA's
     size (16 bytes, Philox's seed and offset, against the CPU's 5,056)."""
-    saved = torch.load(checkpoint, weights_only=True)
+    saved = load_checkpoint(checkpoint)
     saved["device"] = "cuda"
     saved["generators"] = [torch.zeros(16, dtype=torch.uint8) for _ in saved["generators"]]
-    torch.save(saved, checkpoint)
+    torch.save(seal(saved), checkpoint)
 
 
 def test_a_checkpoint_written_on_another_device_type_continues_from_a_seeded_generator(tmp_path, caplog):
@@ -229,7 +259,7 @@ def test_a_damaged_or_crafted_checkpoint_is_set_aside_and_training_starts_afresh
     assert history[0]["iteration"] == 5  # afresh
     assert not marker.exists()
     assert (run.checkpoint_dir / "checkpoint-f.pt.corrupt").exists()
-    assert "checkpoint-f.pt cannot be read" in caplog.text and "set aside" in caplog.text
+    assert "checkpoint-f.pt cannot be used" in caplog.text and "set aside" in caplog.text
     assert read_checkpoint(run)["iteration"] == 10
 
 
