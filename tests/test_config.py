@@ -5,6 +5,8 @@ Every test fixes its profile (``PROFILE``): none depends on the one the working 
 selects.
 """
 
+import functools
+import json
 import math
 import re
 import shutil
@@ -84,6 +86,22 @@ def test_compose_rejects_an_unknown_profile_or_key():
         cfg.compose(["profile=huge"])
     with raises_naming("conf/: cannot compose"):
         cfg.compose(["swiss_roll.train.lr=0.1"])
+    with raises_naming("conf/: cannot compose"):
+        cfg.compose(["+swiss_roll.train.lr=0.1"])  # Hydra's appending syntax: not ours
+
+
+@pytest.mark.parametrize("overrides", [[], *([f"profile={p}"] for p in cfg.PROFILES), [
+    "profile=paper", "swiss_roll.diffusion.beta_1=1e-5", "swiss_roll.data.noise=.5", "seed_spread.seed_offsets=[3, 4]",
+    "device=", "compile=TRUE", "heartbeat.net.init=null", "mnist.train.n_iterations=50"]])
+def test_compose_is_what_dvc_composes(overrides, tmp_path):
+    """``cfg.compose`` (no Hydra: the library imports without it) gives the values DVC's Hydra
+    composition writes into params.yaml (``dvc exp run``, pipeline/params.py), read back as the
+    stages read it: for every profile, and overrides of every kind of value."""
+    from dvc.utils.hydra import compose_and_dump
+    out = tmp_path / "params.yaml"
+    compose_and_dump(str(out), str(cfg.CONF_DIR), None, "config", str(tmp_path), overrides)
+    as_json = functools.partial(json.dumps, sort_keys=True)  # 1, 1.0 and true differ, as they do to the stages
+    assert as_json(cfg.compose(overrides)) == as_json(cfg.read_yaml(out))
 
 
 def test_a_per_profile_mapping_in_params_yaml_says_where_profiles_live_now(tmp_path):
