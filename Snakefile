@@ -19,22 +19,26 @@ DVC would otherwise report as a modification of that output.
 
 How staleness is decided:
     DVC decides *whether* a stage is stale.  At parse time the bridge asks
-    ``dvc status`` and sets ``.snakemake/dpm-stage-state/<stage>`` (an input
-    of the stage's rule, the only one not ``ancient()``): newer than the
-    outputs (new mtime and new content, since Snakemake >= 8 ignores a newer
-    input whose checksum it has already seen) while DVC reports the stage
-    changed or below a changed stage (``dvc_bridge.with_downstream``), empty
-    with mtime 0 otherwise.
-    The sentinels are a function of DVC's state alone: a dry run changes no
+    ``dvc status`` and, for each stage DVC would rerun, writes one marker per
+    change it reports, named in DVC's words
+    (``.snakemake/dvc-status/train_mnist/modified param mnist.train.learning_rate``):
+    inputs of the stage's rule newer than its outputs (new mtime and new
+    content, since Snakemake >= 8 ignores a newer input whose checksum it has
+    already seen), so Snakemake's reason for the job names what changed.
+    The markers are a function of DVC's state alone: a dry run changes no
     project file, and a change undone after ``snakemake -n`` plans nothing.
+    A rule's set of inputs varies with them, so the workflow profile
+    (profiles/default) keeps Snakemake's ``mtime`` rerun trigger alone.
     Every other input is ``ancient()`` (mtimes decide nothing, so outputs
     restored by ``dvc pull``/``dvc checkout`` in whatever order are not
-    stale), except the outputs of the stages that will rerun: Snakemake does
-    not propagate a rerun across ``ancient()`` inputs.
+    stale), except the outputs of the stages that will rerun (the changed
+    ones and those below them, ``dvc_bridge.with_downstream``): Snakemake
+    does not propagate a rerun across ``ancient()`` inputs.
     Params files are not inputs at all: DVC tracks individual keys, so editing
-    ``a.x`` only reruns stages that use ``a.x``.  ``persist: true`` outs are
-    not declared as outputs, since Snakemake would delete them before the job
-    (DVC checks them anyway).
+    ``a.x`` only reruns stages that use ``a.x``.  ``persist: true`` files are
+    ``update()`` outputs (kept during the job, put back if it fails, as DVC
+    leaves them); ``persist: true`` directories are not declared, since
+    Snakemake would delete them before the job (DVC checks them anyway).
 
 How a stage runs -- approach (a), ``dvc --wait-for-lock repro --single-item
 <stage>``, chosen over (b), "run the cmd in the shell, then
@@ -67,15 +71,31 @@ import os
 import sys
 
 import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)
 
-from pipeline import cluster, dvc_bridge  # noqa: E402  (needs the sys.path entry)
+from dpm.provenance import git_commit  # noqa: E402  (needs the sys.path entry)
+from pipeline import cluster, dvc_bridge  # noqa: E402
 
 ROOT = workflow.basedir
 
 
 workdir: ROOT
+report: "report/workflow.rst"
+
+
+# Snakemake takes no config of its own: every value is in params.yaml, which DVC tracks key by key
+# (schemas/config.schema.yaml). A `--config` value no stage would read is refused, in one line.
+try:
+    validate(config, "schemas/config.schema.yaml")
+except WorkflowError:
+    given = ", ".join(f"{key}={value!r}" for key, value in config.items())
+    sys.stderr.write(f"error: snakemake --config {given}: this workflow takes no config; every value the stages "
+                     "read is in params.yaml, which DVC tracks: set it there (edit the file, or compose it: "
+                     "python -m pipeline.params key=value) and run again\n")
+    sys.exit(1)
 
 
 # Pre-flight: the gate stages' checks (check_params: params.yaml validated) run before anything is
@@ -85,11 +105,16 @@ if _failed:
     sys.stderr.write(_failed + "\n")
     sys.exit(1)
 # Only the main Snakemake process asks DVC; spawned job processes (cluster or
-# remote executors re-read this file) must not move sentinels mid-run.
-STAGES, _CHANGED_BY_DVC = dvc_bridge.load_pipeline(ROOT, status=workflow.is_main_process)
-CHANGED = dvc_bridge.with_downstream(STAGES, _CHANGED_BY_DVC)
-SENTINELS = dvc_bridge.sync_sentinels(ROOT, STAGES, CHANGED) if workflow.is_main_process else {
-    stage.name: dvc_bridge.sentinel_path(ROOT, stage).relative_to(ROOT).as_posix() for stage in STAGES}
+# remote executors re-read this file) must not move the markers mid-run.
+try:
+    STAGES, _REASONS = dvc_bridge.load_pipeline(ROOT, status=workflow.is_main_process)
+except dvc_bridge.PipelineBusy as _busy:  # a concurrent run: one line, not DVC's LockError traceback
+    sys.stderr.write(f"error: {_busy}\n")
+    sys.exit(1)
+CHANGED = dvc_bridge.with_downstream(STAGES, _REASONS)
+MARKERS = (dvc_bridge.sync_markers(ROOT, STAGES, _REASONS) if workflow.is_main_process
+           else dvc_bridge.read_markers(ROOT, STAGES))
+COMMIT = git_commit()  # of the working copy: `-dirty` where the code or params.yaml differ from it
 # Jobs run `python` (dvc_bridge.shell_command): this interpreter, in every job and on every node.
 os.environ["PATH"] = dvc_bridge.interpreter_path(os.environ.get("PATH", ""))
 PARAMS = yaml.safe_load(open(os.path.join(ROOT, "params.yaml"))) or {}
@@ -123,17 +148,25 @@ for _stage in (stage for stage in STAGES if not stage.gate):
             _stage.rule_name
         input:
             [path if path in _STALE_OUTS else ancient(path) for path in _upstream + _sources],
-            sentinel=SENTINELS[_stage.name],
+            MARKERS[_stage.name],  # what DVC reports changed, if anything (dvc_bridge.sync_markers)
         output:
             [
                 directory(path) if path in _stage.dir_outs
-                else report(path, category=dvc_bridge.report_category(path)) if dvc_bridge.report_category(path)
+                else update(path) if path in _stage.update_outs  # persist: kept, put back if the job fails
+                else report(path, **dvc_bridge.report_flag(path)) if dvc_bridge.report_flag(path)
                 else path
                 for path in _stage.rule_outs
             ],
+        log:
+            _stage.log,
         params:
             stage=_stage.name,  # shell: is evaluated lazily; bind the name here
+            # for the report's captions (report/output.rst): what the stage is and what it ran with
+            desc=_stage.desc, cmd=_stage.cmd, used=dict(_stage.used), commit=COMMIT,
+            dvc_status=dvc_bridge.status_line(_stage.name, _REASONS, CHANGED),
         threads: cluster.threads(_stage.name, PARAMS)  # what the stage uses (pipeline.common.load_config), in either tool
         resources: **cluster.resources(_stage.name, PARAMS)  # for a cluster scheduler (profiles/slurm)
         shell:
             dvc_bridge.shell_command()
+    # the rule's code as `snakemake -p`, errors and the report show it: the stage's DVC command first
+    workflow.get_rule(_stage.rule_name).shellcmd = dvc_bridge.shown_command(_stage)

@@ -442,6 +442,8 @@ def load(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = No
         ConfigError: naming the key's path, for any value that cannot be used (module docstring).
     """
     raw = read_yaml(path)
+    if raw is None:
+        raise ConfigError(f"{path}: empty; compose it from conf/ with `python -m pipeline.params profile=<profile>`")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     for key, value in (overrides or {}).items():

@@ -25,7 +25,9 @@ def resolve(name: str, tf32: TF32Config | None = None) -> torch.device:
     """
     import torch
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device: cuda was asked for in params.yaml, but torch sees no CUDA device")
+        why = "this torch is a CPU build" if torch.version.cuda is None else "no GPU is visible to it"
+        raise RuntimeError(f"device: cuda was asked for in params.yaml, but torch sees no CUDA device ({why}): "
+                           f"set device to auto or cpu, or run where a GPU is")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":

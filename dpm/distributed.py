@@ -1,6 +1,9 @@
 """Data-parallel training with PyTorch's own engine: torchrun starts the processes, one per GPU
 (NCCL) or several on the CPU (gloo), and DistributedDataParallel averages their gradients.
 
+No orphans: torchrun ends with the stage that started it and the workers with torchrun, however
+either ends (``relaunch``); a worker's error reaches the stage, which prints each error once.
+
 Each process (rank r of R) draws its own batch from its own seed stream, so one step sees
 R × batch_size examples and its gradient is that of the mean of the R ranks' losses. Rank 0 draws
 the stream a single process draws (``rank_seed``): one process is the plain training loop,
@@ -10,10 +13,15 @@ single-process case: rank 0 of 1, no communication.
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import logging
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -51,13 +59,94 @@ def launched() -> bool:
     return "WORLD_SIZE" in os.environ
 
 
-def relaunch(n: int, module: str, argv: list[str], threads: int) -> int:
-    """Run ``python -m module argv`` as ``n`` processes under torchrun on this machine; returns
-    its exit status. Each worker sets its own threads (``threads``; torchrun would set 1)."""
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(threads))}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}",
-               "-m", module, *argv]
-    return subprocess.run(command, env=env).returncode
+_PARENT = "DPM_PARENT_PID"
+"""The process that started this one through ``relaunch``: the stage (for torchrun), torchrun (for
+a worker)."""
+_ERRORS = "DPM_WORKER_ERRORS"
+"""The folder where each worker leaves its error (``leave_error``) for the stage to print."""
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def relaunch(n: int, module: str, argv: list[str], threads: int) -> str | None:
+    """Run ``python -m module argv`` as ``n`` processes under torchrun on this machine.
+
+    Each worker sets its own threads (``threads``; torchrun would set 1). Nothing outlives this
+    process: SIGTERM, SIGINT or SIGHUP sent to it is passed to torchrun, which stops the workers,
+    and it waits for them; if it is killed outright (SIGKILL), Linux sends torchrun SIGTERM, and a
+    worker whose torchrun ends gets SIGKILL (``PR_SET_PDEATHSIG``, set by each for itself).
+
+    Returns:
+        None if every worker succeeded; else one line: the workers' errors, each said once
+        (``leave_error``; ``rank r: …`` where ranks differ), or how a worker ended.
+    """
+    with tempfile.TemporaryDirectory(prefix="dpm-workers-") as errors:
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(threads)),
+               _PARENT: str(os.getpid()), _ERRORS: errors}
+        command = [sys.executable, "-m", __name__, "--standalone", f"--nproc-per-node={n}", "-m", module, *argv]
+        process = subprocess.Popen(command, env=env)
+        received: list[int] = []
+
+        def forward(signum: int, _frame) -> None:
+            received.append(signum)
+            process.send_signal(signum)
+        previous = {s: signal.signal(s, forward) for s in _FORWARDED}
+        try:
+            status = process.wait()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        if received:
+            return f"stopped by {signal.Signals(received[0]).name}: the {n} training processes were stopped too"
+        return None if status == 0 else _failure(Path(errors), n, status)
+
+
+def _failure(errors: Path, n: int, status: int) -> str:
+    """One line for a failed torchrun: the workers' errors, each once, else torchrun's account."""
+    said = {int(f.name.split("-")[1]): f.read_text() for f in errors.glob("rank-*")}
+    if said:
+        messages = list(dict.fromkeys(said.values()))
+        return messages[0] if len(messages) == 1 else "; ".join(f"rank {r}: {m}" for r, m in sorted(said.items()))
+    account = errors / "torchrun"
+    return account.read_text() if account.exists() else f"training with {n} processes failed (exit status {status})"
+
+
+def leave_error(message: str) -> bool:
+    """In a worker started by ``relaunch``: leave this rank's error for the stage, which prints
+    it once with the others'; False (nothing done) in any other process."""
+    folder = os.environ.get(_ERRORS)
+    if not folder or "RANK" not in os.environ:
+        return False
+    Path(folder, f"rank-{os.environ['RANK']}").write_text(message)
+    return True
+
+
+def _die_with_parent(sig: signal.Signals) -> None:
+    """Have Linux send ``sig`` to this process when the process that started it (``_PARENT``) ends;
+    end at once if it already has. Nothing elsewhere than Linux, or outside ``relaunch``."""
+    parent = os.environ.get(_PARENT)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(sig), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != int(parent):
+        os.kill(os.getpid(), sig)
+
+
+def _torchrun(argv: list[str]) -> None:
+    """torchrun (``torch.distributed.run``) as ``relaunch`` runs it: ended with the stage, its
+    workers ended with it, and on a worker's failure one line left for the stage instead of
+    torchrun's traceback and warnings."""
+    _die_with_parent(signal.SIGTERM)  # torchrun stops its workers on SIGTERM
+    os.environ[_PARENT] = str(os.getpid())  # the workers' parent
+    logging.disable(logging.ERROR)  # torchrun's account of a failure: the one line below instead
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+    try:
+        run(parse_args(argv))
+    except ChildFailedError as failed:
+        ended = [f"rank {rank} was killed by {f.signal_name()}" if f.exitcode < 0
+                 else f"rank {rank} exited with status {f.exitcode}" for rank, f in sorted(failed.failures.items())]
+        Path(os.environ[_ERRORS], "torchrun").write_text("; ".join(ended))
+        sys.exit(1)
 
 
 def setup(device: torch.device) -> torch.device:
@@ -65,6 +154,7 @@ def setup(device: torch.device) -> torch.device:
     ``LOCAL_RANK`` on CUDA). A plain process gets ``device`` back unchanged."""
     if not launched():
         return device
+    _die_with_parent(signal.SIGKILL)  # torchrun starts it in a session of its own, out of our signals' reach
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
         torch.cuda.set_device(device)
@@ -159,3 +249,7 @@ def from_rank_0(value: object) -> object:
     values = [value]
     dist.broadcast_object_list(values, src=0)
     return values[0]
+
+
+if __name__ == "__main__":  # relaunch's torchrun
+    _torchrun(sys.argv[1:])

@@ -13,21 +13,34 @@ if TYPE_CHECKING:
 
 
 def provenance(device: torch.device) -> dict:
-    """What every metrics file and model file the stages write says of its numbers' origin:
-    ``device`` (``dpm.device.describe``), ``environment`` (``dpm.device.environment``: versions,
-    float32 precision) and ``git_commit``."""
-    return {"device": devices.describe(device), "environment": devices.environment(device),
-            "git_commit": git_commit()}
+    """``computed_on`` and the ``git_commit``: where a number came from."""
+    return {**computed_on(device), "git_commit": git_commit()}
+
+
+def computed_on(device: torch.device) -> dict:
+    """What every metrics file and model file the stages write says of what its numbers were
+    computed on: ``device`` (``dpm.device.describe``) and ``environment`` (``dpm.device.environment``:
+    versions, float32 precision). The same for every run on one machine, so the records other
+    stages read carry it; the git commit, which an edit changes without changing a number, goes
+    to the stage's provenance file instead (``pipeline.common.write_provenance``)."""
+    return {"device": devices.describe(device), "environment": devices.environment(device)}
+
+
+RUN_FROM = ("dpm", "pipeline", "params.yaml")
+"""What a stage's numbers follow from, besides its data: the code and the values it ran with."""
 
 
 def git_commit() -> str:
-    """The commit of the code that ran, with ``-dirty`` if tracked files under dpm/ or pipeline/
-    differ from it; ``unknown`` outside a git checkout."""
+    """The commit of the code that ran, with ``-dirty`` if the code (dpm/, pipeline/) or params.yaml
+    differ from it (a file edited, staged, added or not yet committed); ``unknown`` outside a git
+    checkout."""
     try:
         commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
                                 check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "dpm", "pipeline"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        # --no-optional-locks: no refresh of the index, whose lock would make a concurrent job's
+        # `git add` (DVC's autostage) fail
+        dirty = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=all", "--",
+                                *RUN_FROM], capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")

@@ -3,7 +3,10 @@
 A training run logs into ``<runs_dir>/<name>/``, named by ``run_name``: the DVC experiment's name
 under ``dvc exp run`` (DVC sets ``DVC_EXP_NAME``), else the UTC time it started. Earlier runs'
 folders are kept, so ``tensorboard --logdir runs`` overlays them; a run resumed from its
-checkpoint continues in the folder whose name the checkpoint saved (``dpm.train.Run.name``).
+checkpoint continues in the folder whose name the checkpoint saved (``dpm.train.Run.name``). The
+runs are no DVC output (no checkout, ``exp apply`` or rerun removes one), and an experiment run in
+a temporary copy of the project (``dvc exp run --temp``, ``--queue``) logs into the project's own
+``runs_dir`` (``runs_folder``), since the copy is deleted.
 
 The run's params go into its own folder as the hparams plugin's session-start summary, so the
 HParams view has one row per run. Its metrics are the last values of the run's scalars (the
@@ -31,6 +34,21 @@ EXPERIMENT_NAME = "DVC_EXP_NAME"
 """The environment variable in which ``dvc exp run`` names the experiment it runs."""
 
 
+EXPERIMENT_COPIES = (".dvc", "tmp", "exps")
+"""Where ``dvc exp run --queue`` and ``--temp`` copy the project: ``<project>/.dvc/tmp/exps/<copy>``
+(``exps/standalone/<copy>`` for ``--temp``)."""
+
+
+def runs_folder(runs_dir: str | Path, cwd: Path | None = None) -> Path:
+    """``runs_dir``, or, in a DVC experiment's temporary copy of the project (the working directory
+    under ``<project>/.dvc/tmp/exps/``), the same folder in the project itself."""
+    parts = (cwd or Path.cwd()).absolute().parts
+    starts = [i for i in range(len(parts) - 3) if parts[i:i + 3] == EXPERIMENT_COPIES]
+    if Path(runs_dir).is_absolute() or not starts:
+        return Path(runs_dir)
+    return Path(*parts[:starts[0]]) / runs_dir
+
+
 def run_name(runs_dir: str | Path, environ: Mapping[str, str] = os.environ, now: datetime | None = None) -> str:
     """The name of a fresh run's folder under ``runs_dir``: ``$DVC_EXP_NAME``, else the UTC time
     as ``20261201T103005Z``; ``-2``, ``-3``, … appended if a folder of that name exists (an
@@ -43,7 +61,7 @@ def run_name(runs_dir: str | Path, environ: Mapping[str, str] = os.environ, now:
     if base in (".", "..") or Path(base).name != base:
         raise ValueError(f"{EXPERIMENT_NAME}={base!r} is not a folder name")
     name, suffix = base, 1
-    while (Path(runs_dir) / name).exists():
+    while (runs_folder(runs_dir) / name).exists():
         suffix += 1
         name = f"{base}-{suffix}"
     return name
@@ -77,7 +95,7 @@ def open_writer(runs_dir: str | Path, params: Mapping[str, object], name: str, r
     run died before they reached the disk gets them too (the plugin reads the first).
     """
     from torch.utils.tensorboard import SummaryWriter
-    folder = Path(runs_dir) / name
+    folder = runs_folder(runs_dir) / name
     log.info("TensorBoard run %s%s", folder, "" if resumed_from is None else f", resumed after step {resumed_from}")
     writer = SummaryWriter(str(folder), purge_step=None if resumed_from is None else resumed_from + 1)
     write_hparams(writer, params)

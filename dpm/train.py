@@ -15,7 +15,8 @@ checkpoint iterations: no step waits for the GPU to report its loss.
 
 Data-parallel (dpm/distributed.py, under torchrun): every rank runs this loop on its own seed
 stream; rank 0 alone logs, shows progress and writes checkpoints, which hold every rank's
-generator, so a run resumes only with the number of processes that saved it.
+generator, so a run resumes only with the number of processes that saved it (the caller's
+fingerprint includes it; a checkpoint of another number is not used).
 """
 
 from __future__ import annotations
@@ -48,18 +49,15 @@ class TrainingDiverged(RuntimeError):
     checkpoint."""
 
 
-class ProcessesMismatch(RuntimeError):
-    """A checkpoint saved by a run of another number of training processes."""
-
-
 @dataclass
 class Run:
     """What ``fit`` needs besides the model, the objective and the data.
 
     Attributes:
         checkpoint_dir: where checkpoints are saved and resumed from.
-        fingerprint: identifies the configuration, data and code; only a checkpoint with the
-            same one is resumed (a changed parameter, data or training code starts afresh).
+        fingerprint: identifies the configuration, data, code and number of processes; only a
+            checkpoint with the same one is resumed (a changed parameter, data, training code or
+            number of processes starts afresh, said in one line).
         name: the name of the run's TensorBoard log, saved in its checkpoints: the name a fresh
             run takes; a resumed run takes the name its checkpoint saved, so its events continue
             in the same log (a checkpoint that saved none keeps this one).
@@ -148,7 +146,6 @@ def fit(model: DiffusionModel, objective: Objective, x_train: Tensor, x_curve: T
     Raises:
         TrainingDiverged: if the loss, or the final holdout K, is not finite; the last good
             checkpoint is kept and named.
-        ProcessesMismatch: the checkpoint was saved by a run of another number of processes.
     """
     lead = distributed.rank() == 0  # logs, shows progress, saves
     optimiser, lr_schedule = optimiser_of(model, c)
@@ -333,8 +330,9 @@ def load_checkpoint(path: Path) -> dict:
 def read_checkpoint(run: Run, n_iterations: int | None = None) -> dict | None:
     """The checkpoint of ``run``'s fingerprint, or None if there is none. A checkpoint that cannot
     be used (truncated, empty, crafted, its content not matching its digest, of another
-    fingerprint, or past ``n_iterations``) is set aside as ``<name>.corrupt`` (``.corrupt-2``, …
-    if that exists) with one line in the log, and None returned: training starts afresh."""
+    fingerprint, past ``n_iterations``, or of another number of processes) is set aside as
+    ``<name>.corrupt`` (``.corrupt-2``, … if that exists) with one line in the log, and None
+    returned: training starts afresh."""
     if not run.checkpoint.exists():
         return None
     try:
@@ -343,6 +341,9 @@ def read_checkpoint(run: Run, n_iterations: int | None = None) -> dict | None:
             raise ValueError("its fingerprint is not the one in its name")
         if n_iterations is not None and not 0 < saved["iteration"] <= n_iterations:
             raise ValueError(f"it claims iteration {saved['iteration']}, outside this run's 1..{n_iterations}")
+        if len(saved["generators"]) != distributed.world_size():
+            raise ValueError(f"it was saved by {len(saved['generators'])} training processes, this run has "
+                             f"{distributed.world_size()} (a fingerprint that leaves the number out)")
         return saved
     except Exception as error:  # torch raises many kinds for a damaged file
         aside = _set_aside(run.checkpoint)
@@ -363,15 +364,12 @@ def _set_aside(path: Path) -> Path:
 
 def _resume(run: Run, model, optimiser, lr_schedule, generator, seed: int, n_iterations: int) -> dict:
     """Restore the checkpoint of this configuration; a fresh state if there is none."""
+    if distributed.rank() == 0 and not run.checkpoint.exists():
+        _say_why_afresh(run)
     saved = read_checkpoint(run, n_iterations) if distributed.rank() == 0 else None
     saved = distributed.from_rank_0(saved)  # rank 0 alone reads (and may set aside) the file
     if saved is None:
         return {"iteration": 0, "seconds": 0.0, "history": [], "name": ""}
-    if saved["processes"] != distributed.world_size():
-        raise ProcessesMismatch(
-            f"{run.checkpoint} was saved by a run of {saved['processes']} training processes and this run has "
-            f"{distributed.world_size()}: set processes: {saved['processes']} in params.yaml to resume it, or "
-            f"delete it to start afresh")
     model.load_state_dict(saved["model"])
     optimiser.load_state_dict(saved["optimiser"])
     lr_schedule.load_state_dict(saved["lr_schedule"])
@@ -379,3 +377,12 @@ def _resume(run: Run, model, optimiser, lr_schedule, generator, seed: int, n_ite
     log.info("resuming from %s at iteration %d", run.checkpoint, saved["iteration"])
     return {"name": saved.get("name", ""), **{key: saved[key] for key in ("iteration", "seconds", "history")}}
 
+
+def _say_why_afresh(run: Run) -> None:
+    """One line when the folder holds checkpoints, none of this configuration: training starts afresh."""
+    others = list(run.checkpoint_dir.glob("checkpoint-*.pt"))
+    if others:
+        log.info("%s holds no checkpoint of this configuration (%d of other ones: a parameter, the data, the "
+                 "training code or the number of processes differs); training starts afresh, and the "
+                 "checkpoints of the %d most recent configurations are kept", run.checkpoint_dir, len(others),
+                 KEPT_CONFIGURATIONS)

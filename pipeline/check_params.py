@@ -1,4 +1,5 @@
-"""Stage ``check_params``: params.yaml validated before any other stage can delete an output.
+"""Stage ``check_params``: params.yaml validated, and checked against this machine, before any
+other stage can delete an output.
 
 Usage: python -m pipeline.check_params [OUT_FILE]
 
@@ -8,27 +9,81 @@ dependency order and stops at the first failure, before it removes the outputs o
 below. OUT_FILE's content never changes while the file is valid, so a valid edit reruns only the
 stages whose own params changed. Without OUT_FILE it only checks (the Snakefile runs it so when
 it is parsed, before any job).
+
+The machine: ``threads`` above this machine's cores, ``device: cuda`` where torch sees no GPU,
+``processes`` above the visible GPUs or 0 on the CPU are refused here too (``machine_problems``),
+except where params.yaml asks a scheduler for GPUs (``resources.*.gpus`` > 0): the stages then run
+as jobs on other machines (a cluster's GPU nodes), and a login node without GPUs must still submit
+them. Each stage makes the checks of its own machine as it starts (``common.load_config``; the
+train stage the GPU ones), before it touches an output.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 from pathlib import Path
+from typing import Iterator
 
 from dpm import config as cfg
 from dpm.atomic import atomic_write_text
 from pipeline import common
 
 VERDICT = "params.yaml is valid\n"
+BEFORE_EXP_ENV = "DPM_PARAMS_BEFORE_EXP"  # set by pipeline/hydra_plugins/dpm_params_before_exp.py
 
 
+def put_back_params_before_exp(check):
+    """``check``; when it refuses params.yaml inside ``dvc exp run -S``, the file is put back as
+    it was before DVC wrote its composition over it (a refused experiment loses no hand edit).
+
+    pipeline/hydra_plugins/dpm_params_before_exp.py copied the file aside as DVC began to compose
+    and named the copy in ``BEFORE_EXP_ENV``, which only that run's stages inherit.
+    """
+    @functools.wraps(check)
+    def checked(argv: list[str] | None) -> None:
+        try:
+            check(argv)
+        except cfg.ConfigError as error:
+            before = Path(os.environ.get(BEFORE_EXP_ENV) or "")
+            if not before.is_file():
+                raise
+            atomic_write_text(common.PARAMS, before.read_text())
+            raise cfg.ConfigError(f"{error} (params.yaml is back as it was before `dvc exp run`)") from None
+    return checked
+
+
+@put_back_params_before_exp
 def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out_file", type=Path, nargs="?")
     args = parser.parse_args(argv)
-    cfg.load(common.PARAMS)  # not common.load_config: no torch here, the check runs before every Snakemake run
+    config = cfg.load(common.PARAMS)  # not common.load_config: torch only where a GPU must be counted
+    for key, problem in machine_problems(config):
+        raise cfg.ConfigError(f"{key}: {problem}")
     if args.out_file is not None and (not args.out_file.exists() or args.out_file.read_text() != VERDICT):
         atomic_write_text(args.out_file, VERDICT)
+
+
+def machine_problems(config: cfg.Config) -> Iterator[tuple[str, str]]:
+    """(key, what is wrong) for each value this machine cannot run; none where params.yaml asks a
+    scheduler for GPUs (the checks are then the jobs' own, module docstring). torch is imported
+    only where GPUs must be counted: ``device: cuda``, or ``auto`` with ``processes`` other than 1."""
+    if any(getattr(config.resources, kind).gpus for kind in ("default", "train", "sample")):
+        return
+    problem = common.threads_problem(config.threads)
+    if problem:
+        yield "threads", problem
+    if config.device == "cpu" and config.processes or config.device == "auto" and config.processes == 1:
+        return  # nothing to count
+    from dpm import device as devices, distributed
+    try:
+        distributed.n_processes(config.processes, devices.resolve(config.device, config.tf32))
+    except cfg.ConfigError as error:
+        yield "processes", str(error).removeprefix("processes: ")
+    except RuntimeError as error:  # devices.resolve: no CUDA device
+        yield "device", str(error).removeprefix("device: ")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from typing import Callable
 
 from dpm import config as cfg
 from dpm.atomic import atomic_write_text
-from dpm.provenance import git_commit, provenance  # noqa: F401  (re-exported: every stage records them)
+from dpm.provenance import computed_on, git_commit, provenance  # noqa: F401  (re-exported: the stages record them)
 
 PARAMS = Path("params.yaml")
 
@@ -33,9 +33,19 @@ def run(main: Callable[[list[str] | None], None]) -> None:
     try:
         main(None)
     except (cfg.ConfigError, StageError, RuntimeError, OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        if not _left_for_the_stage(str(error)):
+            print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     _record_imports()
+
+
+def _left_for_the_stage(message: str) -> bool:
+    """In a training worker started by torchrun: the error left for the stage that started it,
+    which prints each worker's error once (``dpm.distributed.relaunch``)."""
+    if "RANK" not in os.environ:
+        return False
+    from dpm import distributed
+    return distributed.leave_error(message)
 
 
 def _record_imports() -> None:
@@ -53,12 +63,26 @@ def _record_imports() -> None:
 
 
 def load_config() -> cfg.Config:
-    """params.yaml, validated (raises ConfigError naming the key); torch's CPU threads set to its
-    ``threads``, whichever tool runs the stage (Snakemake also schedules the stage as that many cores)."""
+    """params.yaml, validated (raises ConfigError naming the key), ``threads`` checked against this
+    machine's cores; torch's CPU threads set to it, whichever tool runs the stage (Snakemake also
+    schedules the stage as that many cores)."""
     import torch
     config = cfg.load(PARAMS)
+    problem = threads_problem(config.threads)
+    if problem:
+        raise cfg.ConfigError(f"threads: {problem}")
     torch.set_num_threads(config.threads)
     return config
+
+
+def threads_problem(threads: int) -> str | None:
+    """What is wrong with running ``threads`` CPU threads here: more than the cores this process
+    may use (its CPU affinity: a cluster job's allocation, ``taskset``); None if nothing."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if threads <= cores:
+        return None
+    return (f"{threads}, but this machine gives this process {cores} core{'s' if cores > 1 else ''}: "
+            f"set threads to at most {cores}")
 
 
 def fingerprint(*parts: object) -> str:
@@ -70,6 +94,22 @@ def fingerprint(*parts: object) -> str:
 def file_digest(path: str | Path) -> str:
     """sha256 of a file's bytes."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def provenance_option(parser) -> None:
+    """The ``--provenance FILE`` option of a stage that writes records (``write_provenance``)."""
+    parser.add_argument("--provenance", type=Path, metavar="FILE",
+                        help="where to write the git commit and the timings of this run (no stage reads it)")
+
+
+def write_provenance(path: Path | None, **seconds: float) -> None:
+    """A stage's provenance file (``--provenance``, results/provenance/<stage>/ in dvc.yaml): the
+    git commit of the code that ran and the run's wall-clock ``seconds``. Two runs that compute
+    the same numbers may differ in these alone, so they are kept out of the records other stages
+    read: those stay the same bytes, and an identical rerun reruns nothing below it. No stage
+    depends on this file. Nothing is written without a path (a stage run by hand)."""
+    if path is not None:
+        write_json(path, {"git_commit": git_commit(), **{name: round(value, 1) for name, value in seconds.items()}})
 
 
 def write_json(path: str | Path, data: dict) -> None:

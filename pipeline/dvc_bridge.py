@@ -8,13 +8,15 @@ two tools can never drift apart:
   ``vars`` and ``foreach``/``matrix`` already expanded by DVC itself) and
   turns each one into a small immutable :class:`StageSpec`.
 * :func:`changed_stages` asks DVC's own ``status`` which stages it would
-  rerun (changed params, deps, command, missing/modified outs, new stages).
-* :func:`sync_sentinels` turns that answer into file mtimes that Snakemake
-  understands: every stage gets a sentinel file under
-  ``.snakemake/dpm-stage-state/``, an input of its rule, newer than its
-  outputs exactly while DVC reports the stage changed.
-  Every input of a rule is ``ancient()``: file mtimes decide nothing, so
-  files restored by ``dvc checkout``/``dvc pull`` in any order are not
+  rerun (changed params, deps, command, missing/modified outs, new stages),
+  and what changed, in DVC's words (:func:`reasons`).
+* :func:`sync_markers` turns that answer into files Snakemake understands:
+  a stage DVC would rerun gets one marker per reason under
+  ``.snakemake/dvc-status/<rule>/``, inputs of its rule newer than its
+  outputs, named by the reason, so Snakemake's own reason for the job says
+  which param or file changed.
+  Every other input of a rule is ``ancient()``: file mtimes decide nothing,
+  so files restored by ``dvc checkout``/``dvc pull`` in any order are not
   stale. Downstream stages rerun through Snakemake's propagation of forced
   jobs.
 * :func:`rule_inputs` and :func:`shell_command` provide the remaining pieces
@@ -35,8 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
-SENTINEL_DIR = Path(".snakemake") / "dpm-stage-state"
-"""Sentinel directory, relative to the repository root."""
+MARKER_DIR = Path(".snakemake") / "dvc-status"
+"""Where the main Snakemake process writes what ``dvc status`` reports (:func:`sync_markers`),
+relative to the repository root."""
 
 PROJECT_FILE = "dvc.yaml"
 
@@ -77,6 +80,13 @@ class StageSpec:
             ``dvc.yaml`` files (the studies, ``studies/dvc.yaml``) get rules
             but are built only on request: ``dvc repro studies/dvc.yaml``,
             ``snakemake <their output>``.
+        used: The values of ``params`` the stage last ran with, as ``dvc.lock``
+            records them, one ``(key, value)`` per leaf
+            (``swiss_roll.train.learning_rate``); empty before its first run.
+            The Snakefile hands them to the rule as ``params.used``, which the
+            report shows beside the stage's outputs.
+        desc: The stage's ``desc`` in ``dvc.yaml`` (``dvc stage list``
+            shows it), the caption of its outputs in the report.
     """
 
     name: str
@@ -88,22 +98,39 @@ class StageSpec:
     params: tuple[str, ...]
     gate: str = ""
     default: bool = True
+    used: tuple[tuple[str, object], ...] = ()
+    desc: str = ""
 
     @property
     def rule_outs(self) -> tuple[str, ...]:
-        """Outs to declare as Snakemake outputs: all but ``persist`` ones.
+        """Outs to declare as Snakemake outputs: all but ``persist`` directories.
 
-        Snakemake deletes a job's outputs before running it (or, with
-        ``update()``, restores the old version if the job fails); both would
-        defeat DVC's ``persist`` (e.g. resume state of an interrupted run).
-        DVC still checks persistent outs through ``dvc status``.
+        Snakemake deletes a job's outputs before running it. A ``persist``
+        file is declared ``update()`` (:attr:`update_outs`): Snakemake keeps
+        it while the job runs and puts the previous version back if the job
+        fails, as DVC leaves it (the stage replaces it whole when it
+        succeeds). A ``persist`` directory (resume state of an interrupted
+        run) is not declared: putting its previous version back would undo
+        the failed run's progress. DVC still checks it through ``dvc status``.
         """
-        return tuple(o for o in self.outs if o not in self.persist_outs)
+        return tuple(o for o in self.outs if o not in self.persist_outs or o not in self.dir_outs)
+
+    @property
+    def update_outs(self) -> frozenset[str]:
+        """The ``persist`` files: Snakemake outputs flagged ``update()`` (:attr:`rule_outs`)."""
+        return self.persist_outs - self.dir_outs
 
     @property
     def rule_name(self) -> str:
         """Snakemake-safe rule name (non-word characters become ``_``)."""
         return re.sub(r"\W", "_", self.name)
+
+    @property
+    def log(self) -> str:
+        """The rule's ``log:``, what ``dvc repro`` printed running the stage: ``logs/<stage>.log``
+        (``logs/train@mnist.log``; a study's ``logs/studies/<stage>.log``)."""
+        dvcfile, _, name = self.name.rpartition(":")
+        return (PurePosixPath("logs") / PurePosixPath(dvcfile).parent / f"{name}.log").as_posix()
 
 
 def load_stages(root: str | os.PathLike[str]) -> list[StageSpec]:
@@ -142,6 +169,8 @@ def _to_spec(stage, root_dir: str) -> StageSpec:
         params=tuple(_param_keys(stage.params)),
         gate=str((stage.meta or {}).get("gate") or ""),
         default=Path(stage.path_in_repo).as_posix() == PROJECT_FILE,
+        used=tuple(_used_params(stage.params)),
+        desc=" ".join((stage.desc or "").split()),
     )
 
 
@@ -203,6 +232,25 @@ def _param_keys(params_deps: Iterable) -> Iterable[str]:
             yield f"{prefix}{key}"
 
 
+def _used_params(params_deps: Iterable) -> Iterable[tuple[str, object]]:
+    """Yield ``(key, value)`` for every leaf of the values ``dvc.lock`` records for the stage's
+    params (prefixed with the file if not the default one); nothing before its first run."""
+    for dep in params_deps:
+        file = Path(dep.def_path).as_posix()
+        prefix = "" if file == dep.DEFAULT_PARAMS_FILE else f"{file}:"
+        recorded = dep.hash_info.value if dep.hash_info and isinstance(dep.hash_info.value, dict) else {}
+        for key, value in recorded.items():
+            yield from _leaves(f"{prefix}{key}", value)
+
+
+def _leaves(key: str, value) -> Iterable[tuple[str, object]]:
+    if isinstance(value, dict) and value:
+        for name, inner in value.items():
+            yield from _leaves(f"{key}.{name}", inner)
+    else:
+        yield key, value
+
+
 def _check_unique_rule_names(specs: list[StageSpec]) -> None:
     """Raise ``ValueError`` if two stages share a Snakemake rule name."""
     seen: dict[str, str] = {}
@@ -215,27 +263,58 @@ def _check_unique_rule_names(specs: list[StageSpec]) -> None:
             )
 
 
-def load_pipeline(root: str | os.PathLike[str], status: bool = True) -> tuple[list[StageSpec], frozenset[str]]:
+def load_pipeline(root: str | os.PathLike[str],
+                  status: bool = True) -> tuple[list[StageSpec], dict[str, tuple[str, ...]]]:
     """:func:`load_stages` and, with ``status``, :func:`changed_stages`, from one opening of the
     repository (DVC builds its index once: about a second less on every Snakemake run).
 
     Under DVC's repository lock, waiting for it: on a cluster every job reads the Snakefile again
     while other jobs' ``dvc repro`` rewrite ``dvc.lock``, which read unlocked can be half-written.
+
+    Returns:
+        The stages, and for each stage DVC would rerun what changed, in DVC's words (:func:`reasons`).
+
+    Raises:
+        PipelineBusy: another DVC run holds an output it must read (``dvc status`` cannot tell
+            while a stage writes it), in one line.
     """
+    from dvc.lock import LockError
     from dvc.repo import Repo, lock_repo
     from dvc.stage import PipelineStage
 
-    with Repo(os.fspath(root), _wait_for_lock=True) as repo, lock_repo(repo):
-        stages = [stage for stage in repo.index.stages if isinstance(stage, PipelineStage)]
-        specs = [_to_spec(stage, repo.root_dir) for stage in stages]
-        report = repo.status() if status else {}
-        changed = frozenset(_address(stage) for stage in stages if stage.addressing in report)
+    try:
+        with Repo(os.fspath(root), _wait_for_lock=True) as repo, lock_repo(repo):
+            stages = [stage for stage in repo.index.stages if isinstance(stage, PipelineStage)]
+            specs = [_to_spec(stage, repo.root_dir) for stage in stages]
+            report = repo.status() if status else {}
+            changed = {_address(stage): reasons(stage, report[stage.addressing])
+                       for stage in stages if stage.addressing in report}
+    except LockError as error:
+        raise PipelineBusy(busy_message(str(error), root)) from None
     _check_unique_rule_names(specs)
     return specs, changed
 
 
-def changed_stages(root: str | os.PathLike[str]) -> frozenset[str]:
-    """Return the names of the stages that DVC would rerun.
+class PipelineBusy(RuntimeError):
+    """Another DVC run (``dvc repro``, a Snakemake job) holds what this one needs."""
+
+
+def busy_message(dvc_message: str, root: str | os.PathLike[str]) -> str:
+    """DVC's lock message (``'<path>' is busy, it is being blocked by:`` and a line per process,
+    or ``Unable to acquire lock``) in one line: the path, the processes, what to do."""
+    lines = [line.strip() for line in dvc_message.splitlines() if line.strip()]
+    held = re.match(r"'(.*)' is busy", lines[0]) if lines else None
+    if held is None:
+        return ("another DVC run holds the repository lock: wait for it to end (if none runs, remove "
+                ".dvc/tmp/lock)")
+    path = os.path.relpath(held.group(1), root)
+    by = "; ".join(re.sub(r"^\(PID (\d+)\):", r"PID \1:", line) for line in lines if line.startswith("(PID"))
+    return (f"another DVC run is writing {path} ({by or 'a process'}): wait for it to end, then run again "
+            f"(if no such process runs, remove .dvc/tmp/rwlock)")
+
+
+def changed_stages(root: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]:
+    """Return the stages that DVC would rerun, each with what changed (:func:`reasons`).
 
     Uses DVC's own ``status`` (``dvc status``): a stage is reported when its
     command, params or deps changed, its outs are missing or modified, it is
@@ -247,9 +326,72 @@ def changed_stages(root: str | os.PathLike[str]) -> frozenset[str]:
         root: Repository root.
 
     Returns:
-        Stage names as in :attr:`StageSpec.name`.
+        Stage names as in :attr:`StageSpec.name`, each with its reasons.
     """
     return load_pipeline(root)[1]
+
+
+MAX_LEAVES = 4
+"""A changed params section lists at most this many of its changed values by name."""
+
+
+def reasons(stage, entries: list) -> tuple[str, ...]:
+    """What ``dvc status`` reports of ``stage`` (its list of entries), one phrase per change:
+    ``modified param swiss_roll.train.learning_rate``, ``modified dep dpm/train.py``, ``deleted out
+    models/mnist.pt``, ``changed command``; ``not in dvc.lock`` for a stage that never ran. A
+    tracked params section that changed is named by the values in it that changed (``dvc.lock``
+    against the params file), up to :data:`MAX_LEAVES` of them."""
+    from dvc.dependency.param import ParamsDependency
+
+    if stage.deps and not any(dep.hash_info and dep.hash_info.value for dep in stage.deps):
+        return ("not in dvc.lock",)
+    params = {str(dep): dep for dep in stage.deps if isinstance(dep, ParamsDependency)}
+    phrases: list[str] = []
+    for entry in entries:
+        if isinstance(entry, str):
+            phrases.append(entry)
+            continue
+        for kind, changes in entry.items():
+            noun = "dep" if kind == "changed deps" else "out"
+            for path, change in changes.items():
+                if isinstance(change, dict):  # a params file: key -> status
+                    for key, key_status in change.items():
+                        phrases.extend(f"{key_status} param {leaf}" for leaf in _changed_leaves(params.get(path), key))
+                else:
+                    phrases.append(f"{change} {noun} {path}")
+    return tuple(phrases)
+
+
+def _changed_leaves(dep, key: str) -> list[str]:
+    """The dotted keys under ``key`` whose value differs between ``dvc.lock`` and the params file
+    (``key`` itself where it is no section, or more than :data:`MAX_LEAVES` of them changed)."""
+    recorded = dep.hash_info.value if dep is not None and dep.hash_info and dep.hash_info.value else {}
+    now = _params_file(dep.fs_path) if dep is not None else {}
+    for part in key.split("."):
+        now = now.get(part) if isinstance(now, dict) else None
+    old, new = dict(_leaves(key, recorded.get(key))), dict(_leaves(key, now))
+    leaves = [leaf for leaf in {**old, **new} if old.get(leaf, ...) != new.get(leaf, ...)]
+    if not leaves or leaves == [key] or len(leaves) > MAX_LEAVES:
+        return [key if len(leaves) <= MAX_LEAVES else f"{key} ({len(leaves)} values)"]
+    return leaves
+
+
+_PARAMS_FILES: dict[tuple, dict] = {}
+
+
+def _params_file(path: str) -> dict:
+    """A params file's values, parsed once while it is unchanged (every changed stage asks);
+    empty if it cannot be read (DVC says why itself when the stage runs)."""
+    import yaml
+    try:
+        stat = os.stat(path)
+        key = (path, stat.st_mtime_ns, stat.st_size)
+        if key not in _PARAMS_FILES:
+            with open(path) as file:
+                _PARAMS_FILES[key] = yaml.load(file, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+        return _PARAMS_FILES[key]
+    except (OSError, yaml.YAMLError):
+        return {}
 
 
 def with_downstream(stages: Iterable[StageSpec], changed: Iterable[str]) -> frozenset[str]:
@@ -273,59 +415,53 @@ def with_downstream(stages: Iterable[StageSpec], changed: Iterable[str]) -> froz
     return frozenset(stale)
 
 
-def sentinel_path(root: str | os.PathLike[str], stage: StageSpec) -> Path:
-    """Return the sentinel file of ``stage`` (named after its rule name).
-
-    Args:
-        root: Repository root.
-        stage: The stage.
-
-    Returns:
-        ``<root>/.snakemake/dpm-stage-state/<rule name>``.
-    """
-    return Path(root) / SENTINEL_DIR / stage.rule_name
-
-
-def sync_sentinels(
-    root: str | os.PathLike[str],
-    stages: Iterable[StageSpec],
-    changed: Iterable[str],
-) -> dict[str, str]:
-    """Set each stage's sentinel from DVC's verdict: a function of DVC's state alone.
-
-    A changed stage's sentinel gets the current mtime, so it is newer than
-    the stage's outputs and Snakemake reruns the stage.  Its content changes
-    too (a nanosecond timestamp): Snakemake >= 8 ignores an input that is
-    newer than the outputs if its checksum equals the one recorded at the
-    last run, so touching alone is not enough.  The sentinel of an up-to-date
-    stage is empty with mtime 0, so it never forces a rerun; one a dry run
-    (``snakemake -n``) set for a change that was then undone is reset to that
-    at the next parse. So a dry run has no effect on any later run, and
-    nothing of the project changes (the sentinels live in Snakemake's own
-    ``.snakemake/``). (Snakemake offers no parse-time ``--forcerun``: its DAG
-    settings are attached to the workflow only after the Snakefile is read;
-    and it does not rerun a job for a missing output that no job requests.)
-
-    Args:
-        root: Repository root.
-        stages: All stages, as returned by :func:`load_stages`.
-        changed: Names of changed stages, see :func:`changed_stages`.
+def sync_markers(root: str | os.PathLike[str], stages: Iterable[StageSpec],
+                 changed: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    """Write, for each stage DVC would rerun, one marker file per reason, named by it:
+    ``.snakemake/dvc-status/<rule>/modified param swiss_roll.train.learning_rate``. They are the
+    rule's only inputs that are not ``ancient()`` and they are new (a new mtime and new content:
+    Snakemake >= 8 ignores a newer input whose checksum it has seen), so Snakemake reruns the
+    stage and gives as its reason ``Updated input files: .snakemake/dvc-status/<rule>/<what DVC
+    says changed>``. Every earlier marker is removed first: a function of DVC's state alone, so a
+    dry run (``snakemake -n``) of a change then undone plans nothing at the next parse, and no
+    project file changes (the markers live in Snakemake's own ``.snakemake/``). The set of a
+    rule's inputs thus varies, which Snakemake's ``input`` rerun trigger would take for a change:
+    the workflow profile (profiles/default) keeps the ``mtime`` trigger alone. (Snakemake offers
+    no parse-time ``--forcerun``: its DAG settings are attached to the workflow only after the
+    Snakefile is read.)
 
     Returns:
-        Mapping of stage name to sentinel path relative to ``root``.
+        Each stage's marker paths relative to ``root`` (none for a stage DVC finds up to date).
     """
-    changed = set(changed)
-    paths = {}
+    import shutil
+
+    folder = Path(root) / MARKER_DIR
+    shutil.rmtree(folder, ignore_errors=True)
+    markers: dict[str, list[str]] = {}
     for stage in stages:
-        path = sentinel_path(root, stage)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if stage.name in changed:
-            path.write_text(f"dvc status reported a change at {time.time_ns()}\n")
-        elif not path.exists() or path.stat().st_size or path.stat().st_mtime:
-            path.write_text("")
-            os.utime(path, (0, 0))
-        paths[stage.name] = path.relative_to(root).as_posix()
-    return paths
+        markers[stage.name] = []
+        for reason in changed.get(stage.name, ()):
+            text = f"dvc status: {stage.name}: {reason} ({time.time_ns()})\n"
+            path = folder / stage.rule_name / reason
+            try:
+                if reason.startswith("/") or ".." in PurePosixPath(reason).parts:
+                    raise OSError  # a path outside the project
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+            except OSError:  # or a folder of another reason's (dep data/x and dep data/x/y): one flat name
+                path = folder / stage.rule_name / reason.replace("/", "\u2215")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+            markers[stage.name].append(path.relative_to(root).as_posix())
+    return markers
+
+
+def read_markers(root: str | os.PathLike[str], stages: Iterable[StageSpec]) -> dict[str, list[str]]:
+    """The markers the main Snakemake process wrote (:func:`sync_markers`), for a job's process,
+    which reads the Snakefile again and must not change them."""
+    folder = Path(root) / MARKER_DIR
+    return {stage.name: sorted(path.relative_to(root).as_posix() for path in (folder / stage.rule_name).rglob("*")
+                               if path.is_file()) for stage in stages}
 
 
 def rule_inputs(
@@ -335,11 +471,11 @@ def rule_inputs(
 
     A dep that equals, lies inside, or contains rule outputs of other stages
     (:attr:`StageSpec.rule_outs`) is replaced by those outputs, so Snakemake
-    links the rules like DVC's DAG; a ``persist`` out of another stage (not a
-    rule output) by that stage's other outputs, so the rule still runs after
-    it.  Remaining deps are source files. The
+    links the rules like DVC's DAG; a ``persist`` directory of another stage
+    (not a rule output) by that stage's other outputs, so the rule still runs
+    after it.  Remaining deps are source files. The
     Snakefile marks both ``ancient()``: DVC's content hashes (through the
-    sentinel), not mtimes, decide what is stale. Outs of a ``gate``
+    markers, :func:`sync_markers`), not mtimes, decide what is stale. Outs of a ``gate``
     stage are left out (:attr:`StageSpec.gate`).
 
     Args:
@@ -357,7 +493,7 @@ def rule_inputs(
         if "://" in dep or dep in gates:  # remote: DVC checks it, Snakemake cannot; gates: see StageSpec
             continue
         producers = [out for out in others if _overlaps(dep, out)]
-        if not producers:  # a persist out of another stage: no rule output, so order after that stage's others
+        if not producers:  # a persist directory of another stage: no rule output, so after that stage's others
             producers = [out for s in stages if s.name != stage.name and not s.gate
                          and any(_overlaps(dep, o) for o in s.persist_outs) for out in s.rule_outs]
         target = upstream if producers else sources
@@ -387,13 +523,24 @@ def shell_command() -> str:
     runs, so independent stages execute in parallel.  ``python`` is the
     interpreter running Snakemake: the Snakefile puts its directory first on
     ``PATH`` (:func:`interpreter_path`), which jobs inherit, on a cluster node too;
-    no machine's path is written into the command (Snakemake records it, and a
-    changed command would rerun the job).
+    no machine's path is written into the command. What DVC prints goes to
+    the console (a SLURM job's log) and to the rule's ``log:``
+    (:attr:`StageSpec.log`); Snakemake's shell sets ``pipefail``, so the
+    job fails when DVC does.
 
     Returns:
         A command template for Snakemake's ``shell:`` directive.
     """
-    return "python -m dvc --wait-for-lock repro --single-item {params.stage:q}"
+    return "python -m dvc --wait-for-lock repro --single-item {params.stage:q} 2>&1 | tee {log:q}"
+
+
+def shown_command(stage: StageSpec) -> str:
+    """The rule's code as ``snakemake -p``, an error and the report show it: :func:`shell_command`
+    after a comment naming the stage and its ``dvc.yaml`` command, what the job really runs (the
+    Snakefile sets it as the rule's ``shellcmd``; the job runs :func:`shell_command` itself)."""
+    what = "; ".join(" ".join(line.split()) for line in stage.cmd.splitlines())
+    what = what.replace("{", "{{").replace("}", "}}")  # literal braces for Snakemake's str.format
+    return f"# DVC stage {stage.name}: {what}\n{shell_command()}"
 
 
 def interpreter_path(path: str) -> str:
@@ -404,6 +551,8 @@ def interpreter_path(path: str) -> str:
 REPORT_CATEGORIES = (("results/curves/*.png", "Learning curves"), ("results/table*.csv", "Tables"),
                      ("results/*.png", "Figures"))
 """Outputs that ``snakemake --report`` shows, by category (the first pattern that matches)."""
+REPORT_CAPTION = "report/output.rst"
+"""The caption of each of them (a template of the rule's params: the stage's ``desc``, command, values)."""
 
 
 def report_category(path: str) -> str | None:
@@ -412,6 +561,20 @@ def report_category(path: str) -> str | None:
         if PurePosixPath(path).match(pattern) and path.count("/") == pattern.count("/"):
             return category
     return None
+
+
+def report_flag(path: str) -> dict[str, str] | None:
+    """The arguments of Snakemake's ``report()`` for output ``path`` (category, caption), or None."""
+    category = report_category(path)
+    return {"category": category, "caption": REPORT_CAPTION} if category else None
+
+
+def status_line(name: str, reasons: dict[str, tuple[str, ...]], stale: Iterable[str]) -> str:
+    """What ``dvc status`` says of stage ``name``, for the report: ``up to date``, its reasons, or
+    that a stage above it changed."""
+    if name in reasons:
+        return "changed: " + "; ".join(reasons[name])
+    return "stale: below a stage that changed" if name in stale else "up to date"
 
 
 def check_gates(root: str | os.PathLike[str]) -> str | None:

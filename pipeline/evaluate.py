@@ -1,15 +1,18 @@
 """Stage ``evaluate``: K on the holdout, L_null, and the true log-likelihood where it is known.
 
-Usage: python -m pipeline.evaluate DATASET DATA_DIR MODEL_FILE METRICS_JSON
+Usage: python -m pipeline.evaluate DATASET DATA_DIR MODEL_FILE METRICS_JSON HEADLINE_JSON [--provenance FILE]
 
 K as the objective estimates it (dpm/objective.py): toys exactly over t = 2..T; images by one t
 per example and repeat drawn with P(t) ∝ 1/t, holdout images dequantised once with a fixed seed,
 in bits per pixel (a pixel counting all its colours). Both also by uniform t, as a check.
+METRICS_JSON is the full record (Table 1 reads it); HEADLINE_JSON holds K and K − L_null alone,
+under the dataset's name: the metrics DVC shows (`dvc exp show`, `dvc metrics diff`).
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import torch
@@ -23,9 +26,11 @@ from pipeline import common
 def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("dataset", choices=registry.NAMES)
-    for name in ("data_dir", "model_file", "metrics_json"):
+    for name in ("data_dir", "model_file", "metrics_json", "headline_json"):
         parser.add_argument(name, type=Path)
+    common.provenance_option(parser)
     args = parser.parse_args(argv)
+    start = time.perf_counter()
     trained = load_trained(args.dataset, args.data_dir, args.model_file, common.load_config())
     section, split, objective = trained.section, trained.split, trained.objective
     noise = torch.Generator(device=trained.device).manual_seed(section.eval.seed)
@@ -47,9 +52,11 @@ def main(argv: list[str] | None) -> None:
         "beta_T": result.beta_T, "dequantisation": split.info.dequantisation,
         "n_holdout": len(x), "n_repeats": section.eval.n_repeats, "n_iterations": section.train.n_iterations,
         "n_parameters": sum(p.numel() for p in trained.model.parameters()),
-        "train_seconds": trained.saved["history"][-1]["seconds"], "train_device": trained.saved["device"],
-        **common.provenance(trained.device),
+        "train_device": trained.saved["device"], **common.computed_on(trained.device),
     })
+    common.write_json(args.headline_json, {args.dataset: {"K": result.k.mean_bits,
+                                                          "K_minus_L_null": result.gain.mean_bits}})
+    common.write_provenance(args.provenance, seconds=time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Stage ``kl_per_t``: where the bound loses: each term E KL(q(x_{t−1}|x_t, x_0) ‖ p(x_{t−1}|x_t)) of
 K against t = 2..T, with its running sum, on a seeded subset of the holdout.
 
-Usage: python -m pipeline.kl_per_t DATASET DATA_DIR MODEL_FILE OUT_CSV OUT_JSON
+Usage: python -m pipeline.kl_per_t DATASET DATA_DIR MODEL_FILE OUT_CSV OUT_JSON [--provenance FILE]
 
 The CSV has one row per t (t, kl_bits, kl_se_bits, cumulative_bits; bits per reporting unit); the
 JSON the rest of K on the same subset (H_q(X_T|X_0), H_q(X_1|X_0), E log π(x_T), the tied edge),
@@ -63,6 +63,7 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("dataset", choices=registry.NAMES)
     for name in ("data_dir", "model_file", "out_csv", "out_json"):
         parser.add_argument(name, type=Path)
+    common.provenance_option(parser)
     args = parser.parse_args(argv)
     start = time.perf_counter()
     trained = load_trained(args.dataset, args.data_dir, args.model_file, common.load_config())
@@ -90,9 +91,9 @@ def main(argv: list[str] | None) -> None:
         "subset_seed": c.subset_seed, "seed": c.seed, "T": process.n_steps,
         **({} if trained.objective.importance is None else
            {"importance_t": importance_spread(kl, trained.objective.importance)}),
-        "seconds": round(time.perf_counter() - start, 1),
-        **common.provenance(trained.device),
+        **common.computed_on(trained.device),
     })
+    common.write_provenance(args.provenance, seconds=time.perf_counter() - start)
 
 
 if __name__ == "__main__":

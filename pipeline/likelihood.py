@@ -1,7 +1,7 @@
 """Stage ``likelihood``: the importance-weighted log-likelihood L_k (Eq. 9) beside K, on one
 seeded subset of the holdout.
 
-Usage: python -m pipeline.likelihood DATASET DATA_DIR MODEL_FILE METRICS_JSON
+Usage: python -m pipeline.likelihood DATASET DATA_DIR MODEL_FILE METRICS_JSON [--provenance FILE]
 
 L_k for k = 1, 10, …, likelihood.max_k from one pool of forward trajectories per example (every
 trajectory runs the full chain, t = 1..T), K on the same subset exactly over t (every t at its own
@@ -38,6 +38,7 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("dataset", choices=registry.NAMES)
     for name in ("data_dir", "model_file", "metrics_json"):
         parser.add_argument(name, type=Path)
+    common.provenance_option(parser)
     args = parser.parse_args(argv)
     start = time.perf_counter()
     trained = load_trained(args.dataset, args.data_dir, args.model_file, common.load_config())
@@ -62,9 +63,9 @@ def main(argv: list[str] | None) -> None:
         "K_over_t": "exact (every t at its own x_t)",
         "n_examples": len(index), "n_distinct": len(rows), "n_holdout": len(x), "subset_seed": c.subset_seed,
         "seed": c.seed, "n_trajectories": c.n_trajectories, "n_repeats": c.n_repeats, "se": SE_MEANS,
-        "T": process.n_steps, "seconds": round(time.perf_counter() - start, 1),
-        **common.provenance(trained.device),
+        "T": process.n_steps, **common.computed_on(trained.device),
     })
+    common.write_provenance(args.provenance, seconds=time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Stage ``limit``: the best K any reverse kernel of the model's family can reach at the model's T
 and schedule (dpm/limits.py), beside the model's K.
 
-Usage: python -m pipeline.limit DATASET DATA_DIR MODEL_FILE METRICS_JSON
+Usage: python -m pipeline.limit DATASET DATA_DIR MODEL_FILE METRICS_JSON [--provenance FILE]
 
 Swiss roll (Gaussian diffusion; the β schedule is the trained model's, learned): diagonal Gaussian
 steps with the exact moments of q(x_{t−1}|x_t) under the true roll (the posterior over θ by
@@ -86,6 +86,7 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("dataset", choices=[d.name for d in registry.DATASETS.values() if d.model in LIMITS])
     for name in ("data_dir", "model_file", "metrics_json"):
         parser.add_argument(name, type=Path)
+    common.provenance_option(parser)
     args = parser.parse_args(argv)
     start = time.perf_counter()
     trained = load_trained(args.dataset, args.data_dir, args.model_file, common.load_config(), device="cpu")
@@ -96,8 +97,9 @@ def main(argv: list[str] | None) -> None:
         "dataset": args.dataset, "label": trained.info.label, "profile": trained.config.profile,
         "unit": trained.info.unit, **result, "T": trained.section.diffusion.n_steps,
         "beta_1": trained.section.diffusion.beta_1, "schedule": trained.section.diffusion.schedule,
-        "seconds": round(time.perf_counter() - start, 1), **common.provenance(trained.device),
+        **common.computed_on(trained.device),
     })
+    common.write_provenance(args.provenance, seconds=time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
 """Compose params.yaml from conf/ exactly as ``dvc exp run`` does, without running anything.
 
-    python -m pipeline.params profile=smoke                  # the smoke profile's values
+    python -m pipeline.params profile=smoke                  # the project's profile: smoke
     python -m pipeline.params profile=paper mnist.train.n_iterations=1000
     python -m pipeline.params --diff                         # params.yaml against conf/ (hand edits)
 
 Overrides are Hydra's (as after ``dvc exp run -S``). The composition is validated before it
 replaces params.yaml, which is written atomically: a bad value leaves the old file.
+``profile=<name>`` also makes <name> the project's profile: the one conf/config.yaml's defaults
+list names (``- profile: <name>``, rewritten in place), which every later ``dvc exp run -S key=value``
+composes on. ``dvc exp run -S profile=<name>`` changes the profile of that experiment alone.
 Not a pipeline stage: it writes the file the stages read. ``--diff`` composes params.yaml's own
 profile and lists every value that differs (a hand edit that ``dvc exp run`` would replace).
 """
@@ -14,11 +17,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
 
 from dpm import config as cfg
+from dpm.atomic import atomic_write_text
+
+# the profile entry of conf/config.yaml's defaults list (dpm/config.py reads the same layout)
+DEFAULT_PROFILE = re.compile(r"(?m)^(\s*-\s*profile:[ \t]*)([^\s#]+)")
 
 
 def compose_file(overrides: list[str], params: Path = Path("params.yaml"), conf_dir: Path = Path("conf")) -> None:
@@ -40,6 +48,23 @@ def compose_file(overrides: list[str], params: Path = Path("params.yaml"), conf_
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def set_project_profile(profile: str, conf_dir: Path = Path("conf")) -> None:
+    """Make ``profile`` the one conf/config.yaml's defaults list names, in place (comments kept).
+
+    Raises:
+        ConfigError: conf/ has no such profile, or config.yaml no ``- profile: <name>`` entry.
+    """
+    if not (conf_dir / "profile" / f"{profile}.yaml").is_file():
+        raise cfg.ConfigError(f"conf/: no profile {profile!r} in {conf_dir / 'profile'}")
+    path = conf_dir / "config.yaml"
+    text = path.read_text()
+    rewritten, n = DEFAULT_PROFILE.subn(lambda m: m[1] + profile, text, count=1)
+    if n != 1:
+        raise cfg.ConfigError(f"{path}: no '- profile: <name>' entry in its defaults list")
+    if rewritten != text:
+        atomic_write_text(path, rewritten)
 
 
 def differences(params: Path = Path("params.yaml"), conf_dir: Path = Path("conf")) -> list[str]:
@@ -69,10 +94,15 @@ def main(argv: list[str] | None = None) -> None:
             print("\n".join(lines) if lines else "params.yaml is conf/ composed with its profile")
             return
         compose_file(args.overrides)
+        profiles = [o.partition("=")[2] for o in args.overrides if o.partition("=")[0] == "profile"]
+        if profiles:
+            set_project_profile(profiles[-1])
     except cfg.ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     print(f"params.yaml: conf/ composed with {args.overrides or 'its defaults'}")
+    if profiles:
+        print(f"conf/config.yaml: the project's profile is {profiles[-1]} (what `dvc exp run -S key=value` composes on)")
 
 
 if __name__ == "__main__":

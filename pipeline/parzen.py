@@ -1,6 +1,6 @@
 """Stage ``parzen``: the Parzen-window MNIST estimates of Table 2 (SPEC §2).
 
-Usage: python -m pipeline.parzen DATA_DIR OUT_JSON SAMPLES_NPZ...
+Usage: python -m pipeline.parzen DATA_DIR OUT_JSON SAMPLES_NPZ... [--provenance FILE]
 
 Two rows, by the same code (dpm.parzen.estimate): our diffusion model, with the samples of
 the ``parzen_samples`` shards as the centres, and the "perfect model", with the first
@@ -31,6 +31,7 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("out_json", type=Path)
     parser.add_argument("samples", type=Path, nargs="+", help="the shards' .npz files, any order")
+    common.provenance_option(parser)
     args = parser.parse_args(argv)
     config = common.load_config()
     c = config.mnist.parzen
@@ -40,20 +41,21 @@ def main(argv: list[str] | None) -> None:
     to_unit = 1.0 / (images.N_LEVELS - 1)
     test = split.holdout * to_unit
     validation = split.train[c.validation_start:c.validation_start + c.n_validation] * to_unit
-    rows = {}
+    rows, seconds = {}, {}
     for name, centres in (("diffusion", samples), ("perfect", split.train[:c.n_centres] * to_unit)):
         start = time.perf_counter()
-        result = parzen.estimate(test, validation, centres, device=device)
-        rows[name] = {**asdict(result), "seconds": round(time.perf_counter() - start, 3)}
+        rows[name] = asdict(parzen.estimate(test, validation, centres, device=device))
+        seconds[f"{name}_seconds"] = time.perf_counter() - start
     common.write_json(args.out_json, {
         "dataset": DATASET, "label": split.info.label, "profile": config.profile,
         "diffusion": rows["diffusion"], "perfect": rows["perfect"],
         "n_validation": c.n_validation, "validation_start": c.validation_start,
         "sampling": {"n_samples": len(samples), "seed": c.seed, "batch_size": c.batch_size, "T": shards[0]["T"],
-                     "n_shards": len(shards), "seconds": sum(s["seconds_this_run"] for s in shards),
-                     "device": shards[0]["device"], "environment": shards[0].get("environment")},
-        **common.provenance(device),
+                     "n_shards": len(shards), "device": shards[0]["device"],
+                     "environment": shards[0].get("environment")},
+        **common.computed_on(device),
     })
+    common.write_provenance(args.provenance, **seconds)
 
 
 def gather(paths: list[Path], c) -> tuple[np.ndarray, list[dict]]:
@@ -63,9 +65,8 @@ def gather(paths: list[Path], c) -> tuple[np.ndarray, list[dict]]:
     for path in paths:
         if not path.exists():
             raise common.StageError(f"{path}: missing; run the parzen_samples stage that writes it")
-        with np.load(path, allow_pickle=False) as npz:
-            record = json.loads(str(npz["record"]))
-            pixels, batches = npz["pixels"], npz["batches"].tolist()
+        arrays = splits.read_arrays(path, ("record", "pixels", "batches"))
+        record, pixels, batches = json.loads(str(arrays["record"])), arrays["pixels"], arrays["batches"].tolist()
         drawn_with = (record["n_samples"], record["batch_size"], record["seed"])
         if drawn_with != (c.n_samples, c.batch_size, c.seed):
             raise common.StageError(f"{path}: drawn with n_samples, batch_size, seed = {drawn_with}, params.yaml "

@@ -1,7 +1,7 @@
 """Stage ``parzen_samples@shardK``: one shard of the MNIST model samples that are Table 2's
 Parzen centres, mapped back to [0, 1] pixel space.
 
-Usage: python -m pipeline.parzen_samples SHARD N_SHARDS DATA_DIR MODEL_FILE OUT_NPZ RESUME_DIR
+Usage: python -m pipeline.parzen_samples SHARD N_SHARDS DATA_DIR MODEL_FILE OUT_NPZ RESUME_DIR [--provenance FILE]
 
 The set of mnist.parzen.n_samples samples is drawn batch_size at a time, batch b from its own
 seed (dpm.sampling.sample_batch); shard k of n draws the batches b with b mod n = k, so the
@@ -37,6 +37,7 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("n_shards", type=int)
     for name in ("data_dir", "model_file", "out_npz", "resume_dir"):
         parser.add_argument(name, type=Path)
+    common.provenance_option(parser)
     args = parser.parse_args(argv)
     if not 0 <= args.shard < args.n_shards:
         raise common.StageError(f"shard {args.shard} of {args.n_shards}: expected 0 <= shard < n_shards")
@@ -61,11 +62,10 @@ def main(argv: list[str] | None) -> None:
     pixels = [np.load(done / f"batch_{b:06d}.npy", allow_pickle=False) for b in batches]
     record = {"dataset": DATASET, "profile": trained.config.profile, "shard": args.shard, "n_shards": args.n_shards,
               "batches": batches, "n_samples": c.n_samples, "batch_size": c.batch_size, "seed": c.seed,
-              "T": trained.section.diffusion.n_steps, "batches_drawn_this_run": drawn,
-              "seconds_this_run": round(time.perf_counter() - start, 3),
-              **common.provenance(device)}
+              "T": trained.section.diffusion.n_steps, **common.computed_on(device)}
     write_shard(args.out_npz, np.concatenate(pixels) if pixels else np.zeros((0, n_dims), np.float32), batches,
                 record)
+    common.write_provenance(args.provenance, seconds=time.perf_counter() - start, batches_drawn=drawn)
 
 
 def write_shard(path: Path, pixels: np.ndarray, batches: list[int], record: dict) -> None:

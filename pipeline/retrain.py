@@ -45,7 +45,8 @@ def train_model(name: str, data_dir: Path, config: cfg.Config, checkpoint_dir: P
     run = train.Run(checkpoint_dir=checkpoint_dir, progress=False,
                     fingerprint=common.fingerprint(name, section.data, section.diffusion, section.net, section.train,
                                                    common.file_digest(data_dir / "data.npz"),
-                                                   train.source_digest(train.training_modules())))
+                                                   train.source_digest(train.training_modules()),
+                                                   {"processes": 1}))  # as the train stage's, one process
     curve_noise = torch.Generator(device=device).manual_seed(section.eval.seed)
     x_curve = objective.prepare(torch.from_numpy(split.holdout[:section.train.n_log_examples]).to(device), curve_noise)
     history = train.fit(model, objective, x_train.to(device), x_curve, section.train, run)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import pandas as pd
 
 from dpm.atomic import atomic_path, atomic_write_text
 from pipeline import common
+from pipeline.rounding import pm
 
 
 def table(main: list[dict], spread: list[dict]) -> pd.DataFrame:
@@ -52,24 +52,13 @@ def markdown(frame: pd.DataFrame) -> str:
     shown = pd.DataFrame({"data": frame["data"], "unit": frame["unit"]})
     for i in range(n_seeds):
         label = "K ± se (seed), Table 1's" if i == 0 else f"K ± se (seed), retrained {i}"
-        shown[label] = [_pm(r.get(f"K_{i}"), r.get(f"K_{i}_se"), f" ({r.get(f'seed_{i}'):.0f})")
+        shown[label] = [pm(r.get(f"K_{i}"), r.get(f"K_{i}_se"), f" ({r.get(f'seed_{i}'):.0f})")
                         for _, r in frame.iterrows()]
-    shown["K mean ± sd"] = [_pm(r["K_mean"], r["K_sd"]) for _, r in frame.iterrows()]
-    shown["K − L_null mean ± sd"] = [_pm(r["K_minus_L_null_mean"], r["K_minus_L_null_sd"]) for _, r in frame.iterrows()]
+    shown["K mean ± sd"] = [pm(r["K_mean"], r["K_sd"]) for _, r in frame.iterrows()]
+    shown["K − L_null mean ± sd"] = [pm(r["K_minus_L_null_mean"], r["K_minus_L_null_sd"]) for _, r in frame.iterrows()]
     note = ("Each K's ± is its holdout standard error; the mean's ± is the standard deviation over the "
             "seeds (ddof = 1): the spread from the initial weights and the order of the training batches.")
     return "# Table 1: spread over training seeds\n\n" + shown.to_markdown(index=False) + "\n\n" + note + "\n"
-
-
-def _pm(value, error, suffix: str = "") -> str:
-    """``value ± error`` and the suffix, both to the error's second significant digit; empty
-    without a value, the value alone (four significant digits) without an error."""
-    if value is None or pd.isna(value):
-        return ""
-    if pd.isna(error):
-        return f"{value:.4g}{suffix}"
-    decimals = max(0, 1 - math.floor(math.log10(error))) if error > 0 else 4
-    return f"{value:.{decimals}f} ± {error:.{decimals}f}{suffix}"
 
 
 def main(argv: list[str] | None) -> None:

@@ -24,7 +24,7 @@ from dpm.paper import TABLE_2_DEAD_LEAVES, TABLE_2_MNIST
 from pipeline import common
 
 COLUMNS = ["dataset", "model", "unit", "paper_bits", "paper_bits_se", "paper_nats", "paper_nats_se", "bits", "bits_se",
-           "nats", "nats_se", "sigma", "n_centres", "n_test", "data", "profile", "git_commit"]
+           "nats", "nats_se", "sigma", "n_centres", "n_test", "data", "profile"]
 
 # our row → the paper's row it stands beside
 OURS = {"diffusion": "Diffusion", "perfect": "Perfect model"}
@@ -39,7 +39,7 @@ def table(dead_leaves: dict, parzen: dict) -> pd.DataFrame:
         if model == "Diffusion":
             row.update(bits=dead_leaves["K"], bits_se=dead_leaves["K_se"], nats=dead_leaves["K"] * math.log(2),
                        nats_se=dead_leaves["K_se"] * math.log(2), n_test=dead_leaves["n_holdout"],
-                       data=dead_leaves["label"], profile=dead_leaves["profile"], git_commit=dead_leaves["git_commit"])
+                       data=dead_leaves["label"], profile=dead_leaves["profile"])
         rows.append(row)
     ours = {OURS[key]: parzen[key] for key in OURS}
     for model, (bits, bits_se, nats, nats_se) in TABLE_2_MNIST.items():
@@ -49,7 +49,7 @@ def table(dead_leaves: dict, parzen: dict) -> pd.DataFrame:
             r = ours[model]
             row.update(bits=r["mean_bits"], bits_se=r["se_bits"], nats=r["mean_nats"], nats_se=r["se_nats"],
                        sigma=r["sigma"], n_centres=r["n_centres"], n_test=r["n_test"], data=parzen["label"],
-                       profile=parzen["profile"], git_commit=parzen["git_commit"])
+                       profile=parzen["profile"])
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -77,11 +77,12 @@ def markdown(frame: pd.DataFrame, parzen: dict) -> str:
         parts += [f"## {dataset.replace('_', ' ')}: {unit}", shown.to_markdown(index=False)]
     s = parzen["sampling"]
     parts.append(
-        f"Ours: {parzen['profile']} profile, git {parzen['git_commit']}. Dead leaves: the bound K on the holdout. "
+        f"Ours: {parzen['profile']} profile (the git commit and the timings of each number: results/provenance/). "
+        "Dead leaves: the bound K on the holdout. "
         f"MNIST: Parzen window (SPEC §2) on the {parzen['diffusion']['n_test']} test images, σ from logspace(−1, 0, 10) "
         f"by training images {parzen['validation_start']}–{parzen['validation_start'] + parzen['n_validation'] - 1}; "
-        f"diffusion: {s['n_samples']} model samples (T = {s['T']}, {s['device']}, {s['seconds']:.0f} s over "
-        f"{s['n_shards']} shards) as the centres; perfect model: the first {parzen['perfect']['n_centres']} "
+        f"diffusion: {s['n_samples']} model samples (T = {s['T']}, {s['device']}, {s['n_shards']} shards) as the "
+        f"centres; perfect model: the first {parzen['perfect']['n_centres']} "
         "training images as the centres.")
     return "\n\n".join(parts) + "\n"
 

@@ -8,7 +8,12 @@ With params.yaml's ``processes`` above 1 (0: one per visible GPU) the stage runs
 under torchrun, that many processes data-parallel (dpm/distributed.py); rank 0 writes the
 outputs, the model file records the number of processes and the global batch.
 
-Usage: python -m pipeline.train DATASET DATA_DIR CHECKPOINT_DIR RUNS_DIR MODEL_FILE CURVE_CSV
+The model file holds what the weights depend on and nothing that differs between two runs giving
+the same weights (no wall-clock time, no git commit, no fingerprint of the code): a retrain to
+the same weights writes the same bytes, and DVC reruns nothing below it. The time and the commit go
+to the ``--provenance`` file.
+
+Usage: python -m pipeline.train DATASET DATA_DIR CHECKPOINT_DIR RUNS_DIR MODEL_FILE CURVE_CSV [--provenance FILE]
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dpm import device as devices, distributed, model as models, registry, sampling, tensorboard, train
+from dpm import config as cfg, device as devices, distributed, memory, model as models, registry, sampling
+from dpm import tensorboard, train
 from dpm.atomic import atomic_path, atomic_torch_save
 from dpm.data import split as splits
 from dpm.data.images import ImageCodec
@@ -36,15 +42,15 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("dataset", choices=registry.NAMES)
     for name in ("data_dir", "checkpoint_dir", "runs_dir", "model_file", "curve_csv"):
         parser.add_argument(name, type=Path)
+    common.provenance_option(parser)
     args = parser.parse_args(argv)
     config = common.load_config()
-    device = devices.resolve(config.device, config.tf32)
-    n_processes = distributed.n_processes(config.processes, device)
+    device, n_processes = preflight(args.dataset, args.data_dir, config)
     if n_processes > 1 and not distributed.launched():
-        status = distributed.relaunch(n_processes, __spec__.name, sys.argv[1:] if argv is None else argv,
-                                      config.threads)
-        if status:
-            raise common.StageError(f"training with {n_processes} processes failed (exit status {status})")
+        failure = distributed.relaunch(n_processes, __spec__.name, sys.argv[1:] if argv is None else argv,
+                                       config.threads)
+        if failure:
+            raise common.StageError(failure)
         return
     device = distributed.setup(device)
     lead = distributed.rank() == 0  # writes every output
@@ -60,24 +66,71 @@ def main(argv: list[str] | None) -> None:
         checkpoint_dir=args.checkpoint_dir,
         fingerprint=common.fingerprint(args.dataset, section.data, section.diffusion, section.net, section.train,
                                        common.file_digest(args.data_dir / "data.npz"),
-                                       train.source_digest(train.training_modules())),
+                                       train.source_digest(train.training_modules()),
+                                       {"processes": distributed.world_size()}),  # each rank's generator
         name=tensorboard.run_name(args.runs_dir),
         open_writer=functools.partial(tensorboard.open_writer, args.runs_dir,
                                       _hparams(args.dataset, config, section, hardware)),
         log_samples=_sample_logger(split.info, section.train.n_log_samples, device), progress=lead)
     curve_noise = torch.Generator(device=device).manual_seed(section.eval.seed)
     x_curve = objective.prepare(torch.from_numpy(split.holdout[:section.train.n_log_examples]).to(device), curve_noise)
-    history = train.fit(model, objective, x_train.to(device), x_curve, section.train, run)
+    try:
+        history = train.fit(model, objective, x_train.to(device), x_curve, section.train, run)
+    except RuntimeError as error:
+        if not memory.is_out_of_memory(error):
+            raise
+        raise common.StageError(f"{args.dataset}.train.batch_size: {section.train.batch_size} ran out of memory "
+                                f"during training ({str(error).splitlines()[0]}); the checkpoints saved are "
+                                f"kept") from None
     n_processes = distributed.world_size()
     distributed.finish()
     if not lead:
         return
     atomic_torch_save({"model": model.state_dict(), "dataset": args.dataset, "profile": config.profile,
-                       "fingerprint": run.fingerprint, **common.provenance(device), "history": history,
+                       **common.computed_on(device), "history": [_untimed(row) for row in history],
                        "processes": n_processes, "batch_size": section.train.batch_size,
                        "global_batch_size": n_processes * section.train.batch_size}, args.model_file)
     with atomic_path(args.curve_csv) as tmp:
         pd.DataFrame(history).assign(profile=config.profile, hardware=hardware).to_csv(tmp, index=False)
+    common.write_provenance(args.provenance, train_seconds=history[-1]["seconds"] if history else 0.0)
+
+
+def _untimed(row: dict) -> dict:
+    """A learning-curve row without its wall-clock time."""
+    return {key: value for key, value in row.items() if key != "seconds"}
+
+
+def preflight(dataset: str, data_dir: Path, config) -> tuple[torch.device, int]:
+    """The device and the number of training processes, checked before anything is read or written
+    (the stage replaces its outputs only when it succeeds, dvc.yaml ``persist``): CUDA where asked
+    for, processes against the visible GPUs (``distributed.n_processes``), and, in the stage
+    itself (not again in each torchrun worker), the memory one training step needs against what
+    the device has free (``check_memory``). Raises ConfigError or RuntimeError naming the key."""
+    device = devices.resolve(config.device, config.tf32)
+    n_processes = distributed.n_processes(config.processes, device)
+    if not distributed.launched() and not config.compile:  # compiled nets may save less: no bound
+        check_memory(dataset, config.section(dataset), splits.load_info(data_dir), device, n_processes)
+    return device, n_processes
+
+
+def check_memory(dataset: str, section, info: DataInfo, device: torch.device, n_processes: int) -> None:
+    """Refuse ``<dataset>.train.batch_size`` if a lower bound on one training step's memory
+    (``memory.training_step_bytes``, on the meta device) exceeds what ``device`` has free: each
+    process on its own GPU, or all of them in the CPU's memory."""
+    free = memory.free_bytes(device)
+    if free is None:
+        return
+    model = models.build(dataset, section, info, seed=section.train.seed).to(memory.META)
+    half = getattr(section.train, "amp", False) and device.type == "cuda"  # bfloat16 activations
+    need = memory.training_step_bytes(model, Objective.of(section, info, memory.META), section.train.batch_size,
+                                      info.n_dims, activation_scale=0.5 if half else 1.0)
+    need *= n_processes if device.type == "cpu" else 1
+    if need > free:
+        raise cfg.ConfigError(
+            f"{dataset}.train.batch_size: {section.train.batch_size} needs at least {memory.gib(need)} for one "
+            f"training step{f' of {n_processes} processes' if device.type == 'cpu' and n_processes > 1 else ''}, "
+            f"but {devices.describe(device) if device.type == 'cuda' else 'this machine'} has {memory.gib(free)} "
+            f"free: lower it")
 
 
 def _hparams(dataset: str, config, section, hardware: str) -> dict:

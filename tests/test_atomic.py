@@ -1,6 +1,8 @@
 """Tests for dpm.atomic: outputs appear whole or not at all, and leftovers never look like data."""
 
+import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,3 +63,41 @@ def test_the_same_object_saved_twice_gives_the_same_bytes(tmp_path):
     first = (tmp_path / "a.pt").read_bytes()
     atomic_torch_save(state, tmp_path / "a.pt")
     assert (tmp_path / "a.pt").read_bytes() == first
+
+
+def test_a_write_that_finds_no_room_names_the_file_in_one_line_and_leaves_nothing(tmp_path):
+    with pytest.raises(OSError) as raised:
+        with atomic_path(tmp_path / "models" / "x.pt") as tmp:
+            tmp.write_bytes(b"half")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    message = str(raised.value)
+    assert message.startswith(f"{tmp_path / 'models' / 'x.pt'}: cannot be written (No space left on device; ")
+    assert "MiB free on its filesystem)" in message and "\n" not in message
+    assert list((tmp_path / "models").iterdir()) == []
+    with pytest.raises(FileNotFoundError):  # not about room: as it was
+        with atomic_path(tmp_path / "y.txt"):
+            open(tmp_path / "missing")
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 KiB filesystem (tmpfs; needs root), unmounted after the test."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small filesystem here (needs root)")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.skipif(shutil.which("mount") is None, reason="no mount command")
+def test_on_a_full_disk_every_writer_names_the_file(full_disk):
+    """torch.save says only ``unexpected pos``; a text write says ``[Errno 28]``: both become one
+    line naming the file, and nothing is left on the disk."""
+    for name, write in (("model.pt", lambda p: atomic_torch_save({"x": torch.zeros(100_000)}, p)),
+                        ("metrics.json", lambda p: atomic_write_text(p, "x" * 200_000))):
+        with pytest.raises(OSError, match=rf"^{full_disk / name}: cannot be written \(.*MiB free on its filesystem\)$"):
+            write(full_disk / name)
+    assert list(full_disk.iterdir()) == []
+

@@ -14,6 +14,7 @@ PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 FAST = {"profile": "smoke", "device": "cpu", "seconds": 0.2, "paper_batch": 2}
 
 
+@pytest.mark.pipeline
 def test_one_row_per_dataset_with_positive_figures():
     rows = bench.benchmark(PARAMS, datasets=["swiss_roll", "dead_leaves"], **FAST)
     assert [row["dataset"] for row in rows] == ["swiss_roll", "dead_leaves"]
@@ -50,6 +51,7 @@ def test_many_samples_are_drawn_in_the_parzen_batch_where_there_is_one():
     assert bench.sample_batch_size(config.cifar10) == config.cifar10.eval.batch_size
 
 
+@pytest.mark.pipeline
 def test_command_writes_json_and_markdown(tmp_path, capsys):
     out = tmp_path / "bench" / "smoke-cpu.json"
     bench.main(["--params", str(PARAMS), "--profile", "smoke", "--datasets", "swiss_roll", "--device", "cpu",
@@ -69,6 +71,7 @@ def test_unknown_dataset_is_an_error_naming_it(capsys):
         bench.benchmark(PARAMS, datasets=["imagenet"])
 
 
+@pytest.mark.pipeline
 def test_a_training_step_is_counted_by_phase_with_adam_one_call_per_operation():
     """The counter sees fit's own step; Adam takes a handful of calls for all the parameters
     (foreach on the CPU, fused on CUDA), whatever their number, and no gradient norm is taken

@@ -21,7 +21,6 @@ from dpm import config as cfg
 from pipeline import check_params
 
 ROOT = Path(__file__).resolve().parents[1]
-PARAMS = ROOT / "params.yaml"
 PROFILE = "smoke"
 
 
@@ -75,10 +74,18 @@ def test_the_shipped_params_load_in_every_profile():
     assert cfg.load_profile("quick", ["heartbeat.diffusion.n_steps=300"]).heartbeat.diffusion.n_steps == 300
 
 
-def test_params_yaml_is_conf_composed_with_its_profile():
-    """The tracked params.yaml is what `dvc exp run` would compose (nobody edited it by hand)."""
-    shipped = yaml.safe_load(PARAMS.read_text())
-    assert shipped == cfg.compose([f"profile={shipped['profile']}"])
+def test_params_yaml_is_conf_composed_with_its_profile(tmp_path):
+    """The committed params.yaml is what `dvc exp run` composes from the committed conf/ (nobody
+    edited it by hand). Both as committed: the README's steps change them in a working copy."""
+    def committed(name: str) -> str:
+        return subprocess.run(["git", "show", f"HEAD:{name}"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout
+    for name in subprocess.run(["git", "ls-files", "conf"], cwd=ROOT, capture_output=True, text=True,
+                               check=True).stdout.split():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(committed(name))
+    shipped = yaml.safe_load(committed("params.yaml"))
+    assert shipped == cfg.compose([f"profile={shipped['profile']}"], tmp_path / "conf")
 
 
 def test_compose_rejects_an_unknown_profile_or_key():
@@ -295,9 +302,9 @@ def test_an_unknown_key_anywhere_is_an_error_naming_it(tmp_path, mapping, extra,
         cfg.load(write(tmp_path, data))
 
 
-def test_an_unknown_override_is_an_error():
+def test_an_unknown_override_is_an_error(tmp_path):
     with raises_naming("swiss_roll.train.lr: unknown key"):
-        cfg.load(PARAMS, {"swiss_roll.train.lr": 0.1})
+        cfg.load(write(tmp_path, params()), {"swiss_roll.train.lr": 0.1})
 
 
 def stage_tree(tmp_path: Path, data: dict) -> Path:
@@ -312,6 +319,7 @@ def run_stage(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True)
 
 
+@pytest.mark.pipeline
 def test_a_stage_with_bad_params_exits_non_zero_and_writes_nothing(tmp_path):
     stage_tree(tmp_path, edit(params(), "swiss_roll.data.n_train", -5))
     result = run_stage(tmp_path, "pipeline.data", "swiss_roll", "data/swiss_roll")

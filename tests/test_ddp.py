@@ -61,6 +61,7 @@ def union_of_two_ranks(name: str, n_iterations: int) -> dict:
 
 
 @pytest.mark.parametrize("name, n_iterations", [("swiss_roll", 1), ("swiss_roll", 20), ("mnist", 20)])
+@pytest.mark.pipeline
 def test_two_processes_train_as_one_on_the_union_of_their_batches(tmp_path, name, n_iterations):
     mp.spawn(_worker, args=(2, str(tmp_path / "init"), name, n_iterations, str(tmp_path)), nprocs=2)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
@@ -90,7 +91,10 @@ def train_stage(folder) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-def test_a_killed_two_process_run_resumes_only_with_two_processes(tmp_path):
+@pytest.mark.pipeline
+def test_a_killed_two_process_run_resumes_with_two_processes_and_one_process_starts_afresh(tmp_path):
+    """The number of processes is part of the fingerprint: another number trains afresh with one
+    line, the two-process checkpoint kept; going back to two resumes it to the same parameters."""
     n_iterations = 120
     whole = two_process_project(tmp_path / "whole", n_iterations)
     result = train_stage(whole)
@@ -102,15 +106,19 @@ def test_a_killed_two_process_run_resumes_only_with_two_processes(tmp_path):
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    killed_at = load_checkpoint(checkpoint_of(broken))["iteration"]
+    two_processes = checkpoint_of(broken)
+    killed_at = load_checkpoint(two_processes)["iteration"]
     assert 20 <= killed_at < n_iterations, "the run was not interrupted part-way"
     assert not (broken / "models/swiss_roll.pt").exists()
 
     params = yaml.safe_load((broken / "params.yaml").read_text())
     (broken / "params.yaml").write_text(yaml.safe_dump({**params, "processes": 1}))
-    refused = train_stage(broken)
-    assert refused.wait() == 1
-    assert "saved by a run of 2 training processes and this run has 1" in refused.stderr.read()
+    afresh = train_stage(broken)
+    assert afresh.wait() == 0
+    said = [line for line in afresh.stderr.read().splitlines() if "training starts afresh" in line]
+    assert len(said) == 1 and "the number of processes" in said[0]
+    assert read_model_file(broken / "models/swiss_roll.pt")["processes"] == 1
+    assert load_checkpoint(two_processes)["iteration"] == killed_at  # kept as it was
 
     (broken / "params.yaml").write_text(yaml.safe_dump(params))
     result = train_stage(broken)
@@ -120,7 +128,78 @@ def test_a_killed_two_process_run_resumes_only_with_two_processes(tmp_path):
     for key, value in final_whole["model"].items():
         assert torch.equal(value, final_broken["model"][key]), key
     assert len(list((whole / "runs/swiss_roll").glob("*/events.out.tfevents.*"))) == 1  # rank 0's writer only
-    assert len(list((broken / "runs/swiss_roll").iterdir())) == 1  # the resumed run continues its log
+
+
+@pytest.mark.pipeline
+def test_an_error_of_two_processes_is_said_once_without_torchruns_account(tmp_path):
+    """Both ranks find the loss not finite: the stage prints that once, in one line, and none of
+    torchrun's traceback or warnings."""
+    project = two_process_project(tmp_path, 40)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["swiss_roll"]["train"]["learning_rate"] = 1.0e30
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    result = train_stage(project)
+    assert result.wait() == 1
+    said = [line for line in result.stderr.read().splitlines() if line.strip() and not line.startswith(
+        ("train:", "TensorBoard")) and "FutureWarning" not in line and "DistributedDataParallel(" not in line]
+    assert said == ["error: loss is nan at iteration 2; no checkpoint of this configuration was saved, nothing is kept"]
+    assert not (project / "models").exists()
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (children, their children, …), from /proc."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found.update(children)
+        todo.extend(children)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.pipeline
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killing_a_two_process_training_stops_every_process_it_started(tmp_path, sig):
+    """Only the stage's own process is signalled (as DVC or a user's `kill` does; torchrun starts
+    each worker in a session of its own, out of reach of the stage's process group): torchrun and
+    both workers end within seconds, and the checkpoint is not written again."""
+    project = two_process_project(tmp_path, 100_000)
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.train", *stage_args("swiss_roll")], cwd=project,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not _iteration_at_least(checkpoint_of(project), 10):
+        time.sleep(0.05)
+    started = descendants(process.pid)
+    assert len(started) >= 3, "torchrun and its two workers"
+    process.send_signal(sig)
+    process.wait(timeout=60)
+    deadline = time.time() + 40
+    while time.time() < deadline and any(alive(p) for p in started):
+        time.sleep(0.1)
+    assert not [p for p in started if alive(p)], "processes outlived the stage"
+    checkpoint = checkpoint_of(project)
+    written = checkpoint.stat().st_mtime_ns
+    time.sleep(2)
+    assert checkpoint.stat().st_mtime_ns == written
+    if sig == signal.SIGTERM:
+        assert process.returncode == 1
+        assert process.stderr.read().strip().splitlines()[-1] == (
+            "error: stopped by SIGTERM: the 2 training processes were stopped too")
 
 
 def test_processes_are_checked_against_the_gpus_torch_sees(monkeypatch):

@@ -7,6 +7,8 @@ import pytest
 from dpm.model import read_model_file
 from tests.test_pipeline import copy_project, run, set_param, tool
 
+pytestmark = pytest.mark.pipeline  # minutes each: `pytest -m "not pipeline"` leaves them out
+
 STAGES = ("swiss_roll", "mnist")  # a toy and an image model
 
 

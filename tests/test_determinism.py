@@ -137,6 +137,7 @@ def train_tiny(out: str, disturb: bool) -> None:
     torch.save({"state": net.state_dict(), "global_untouched": torch.equal(before, torch.get_rng_state())}, out)
 
 
+@pytest.mark.pipeline
 def test_training_in_two_fresh_processes_gives_bit_identical_weights(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
         filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}

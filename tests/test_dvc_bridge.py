@@ -103,6 +103,10 @@ def make_project(tmp_path: Path, pause: float = 0) -> Path:
     shutil.copy(REPO_ROOT / "Snakefile", tmp_path / "Snakefile")
     (tmp_path / "pipeline").mkdir()
     shutil.copy(REPO_ROOT / "pipeline" / "dvc_bridge.py", tmp_path / "pipeline")
+    for name in ("profiles/default/config.yaml", "schemas/config.schema.yaml", "report/workflow.rst",
+                 "report/output.rst"):  # the workflow profile (rerun triggers), the config schema, the report
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
     return tmp_path
 
 
@@ -157,21 +161,49 @@ def test_load_stages_resolves_dvc_yaml(project: Path) -> None:
         [], ["seed.txt"])
 
 
-def test_persist_outs_are_not_snakemake_outputs() -> None:
-    """Snakemake must not own (and delete) ``persist: true`` outs."""
-    def spec(name, deps=(), outs=(), persist=()):
+def test_persist_directories_are_not_snakemake_outputs_and_persist_files_are_updated() -> None:
+    """Snakemake must not own (and delete, or put back) a ``persist: true`` directory; a
+    ``persist: true`` file is an ``update()`` output (kept during the job, put back if it fails)."""
+    def spec(name, deps=(), outs=(), persist=(), dirs=()):
         return dvc_bridge.StageSpec(name, "true", tuple(deps), tuple(outs),
-                                    frozenset(), frozenset(persist), ())
-    train = spec("train@x", outs=["m.pt", "ckpt"], persist=["ckpt"])
+                                    frozenset(dirs), frozenset(persist), ())
+    train = spec("train@x", outs=["m.pt", "ckpt", "curve.csv"], persist=["ckpt", "curve.csv"], dirs=["ckpt"])
     report = spec("report", deps=["m.pt", "ckpt/last"])
-    curve = spec("curve", deps=["ckpt/last"])  # reads only the persist out: still ordered after train
+    curve = spec("curve", deps=["ckpt/last"])  # reads only the persist directory: still ordered after train
 
-    assert train.rule_outs == ("m.pt",)
+    assert train.rule_outs == ("m.pt", "curve.csv") and train.update_outs == {"curve.csv"}
     assert train.rule_name == "train_x"
-    assert dvc_bridge.rule_inputs(report, [train, report]) == (["m.pt"], [])
-    assert dvc_bridge.rule_inputs(curve, [train, curve]) == (["m.pt"], [])
+    assert dvc_bridge.rule_inputs(report, [train, report]) == (["m.pt", "curve.csv"], [])
+    assert dvc_bridge.rule_inputs(curve, [train, curve]) == (["m.pt", "curve.csv"], [])
 
 
+@pytest.mark.pipeline
+def test_a_failed_stage_leaves_its_persist_file_under_both_tools(project: Path) -> None:
+    """A stage whose output is ``persist: true`` and written whole at its end: a run that fails
+    first (a bad value) leaves the previous file, under ``dvc repro --single-item`` (DVC does not
+    remove it) and under Snakemake (``update()``: not removed, put back); both then agree."""
+    code = ("import sys, yaml; x = yaml.safe_load(open('params.yaml'))['a']['x']; "
+            "sys.exit('error: a.x: negative') if x < 0 else open('kept.txt', 'w').write(str(x))")
+    pipeline = yaml.safe_load((project / "dvc.yaml").read_text())
+    pipeline["stages"]["keep"] = {"cmd": f'python -c "{code}"', "params": ["a.x"], "deps": ["seed.txt"],
+                                  "outs": [{"kept.txt": {"persist": True}}]}
+    pipeline["stages"]["after"] = {"cmd": "python -c \"open('after.txt', 'w').write(open('kept.txt').read())\"",
+                                   "deps": ["kept.txt"], "outs": ["after.txt"]}
+    (project / "dvc.yaml").write_text(yaml.safe_dump(pipeline))
+    run(project, "snakemake", "--cores", "1")
+    assert (project / "after.txt").read_text() == "1" and dvc_status(project) == {}
+    write_params(project, x=-1, y=2)
+    for command in (("dvc", "repro", "--single-item", "keep"), ("snakemake", "--cores", "1", "after.txt")):
+        failed = subprocess.run([str(BIN_DIR / command[0]), *command[1:]], cwd=project, capture_output=True, text=True)
+        assert failed.returncode != 0 and "a.x: negative" in failed.stdout + failed.stderr
+        assert (project / "kept.txt").read_text() == "1", command
+    assert set(dvc_status(project)) == {"keep", "a1"}
+    assert {"keep", "after", "a1"} <= planned_jobs(project)
+    write_params(project, x=1, y=2)
+    assert dvc_status(project) == {} and planned_jobs(project) == set()
+
+
+@pytest.mark.pipeline
 def test_snakemake_builds_all_and_dvc_agrees(tmp_path: Path) -> None:
     """(i) snakemake builds the final target in parallel; dvc is clean."""
     project = make_project(tmp_path, pause=PARALLEL_PAUSE_S)
@@ -187,6 +219,7 @@ def test_snakemake_builds_all_and_dvc_agrees(tmp_path: Path) -> None:
     assert a_start < b_end and b_start < a_end, "a1 and b1 did not overlap"
 
 
+@pytest.mark.pipeline
 def test_dvc_repro_then_snakemake_has_nothing_to_do(project: Path) -> None:
     """(ii) after a plain ``dvc repro`` Snakemake plans no job."""
     run(project, "dvc", "repro")
@@ -198,6 +231,7 @@ def test_dvc_repro_then_snakemake_has_nothing_to_do(project: Path) -> None:
     assert planned_jobs(project) == set()
 
 
+@pytest.mark.pipeline
 def test_param_change_reruns_only_its_chain(project: Path) -> None:
     """(iii) changing a.x reruns chain a and join, never chain b."""
     run(project, "snakemake", "--cores", "2")
@@ -237,6 +271,7 @@ def add_gate(project: Path) -> None:
     (project / "dvc.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
 
 
+@pytest.mark.pipeline
 def test_a_gate_is_checked_at_parse_time_gets_no_rule_and_is_recorded_after(project: Path) -> None:
     add_gate(project)
     stages = {s.name: s for s in dvc_bridge.load_stages(project)}
@@ -266,6 +301,7 @@ def add_study(project: Path) -> None:
         "outs": ["extra.txt"]}}}))
 
 
+@pytest.mark.pipeline
 def test_a_study_is_built_on_request_only(project: Path) -> None:
     """Stages of another dvc.yaml (the studies) have rules, but are neither in ``all`` nor in a
     plain ``dvc repro``: each tool builds them when asked, and then both agree they are done."""
@@ -288,3 +324,86 @@ def test_a_study_is_built_on_request_only(project: Path) -> None:
     assert (project / "extra.txt").read_text() == "3!2?3"
     assert planned_jobs(project) == set()
     assert dvc_status(project) == {}
+
+
+def dry_run(project: Path) -> str:
+    return run(project, "snakemake", "-n", "--cores", "1")
+
+
+@pytest.mark.pipeline
+def test_snakemake_gives_dvcs_reason_and_each_job_logs_to_logs_stage(project: Path) -> None:
+    """The reason Snakemake gives for a job is what `dvc status` says changed (a marker named by
+    it); each job's DVC output is in logs/<stage>.log."""
+    assert "input: seed.txt, .snakemake/dvc-status/a1/not in dvc.lock" in dry_run(project)  # never run
+    run(project, "snakemake", "--cores", "2")
+    assert "Running stage 'a1'" in (project / "logs/a1.log").read_text()
+    assert (project / "logs/join.log").exists()
+    write_params(project, x=5, y=2)
+    (project / "seed.txt").write_text("other data\n")
+    plan = dry_run(project)
+    reason = next(line for line in plan.splitlines() if "reason:" in line and "dvc-status/a1/" in line)
+    assert "reason: Updated input files:" in reason
+    assert ".snakemake/dvc-status/a1/modified param a.x" in reason and "dvc-status/a1/modified dep seed.txt" in reason
+    assert "dvc-status" not in plan.split("rule b1")[-1].split("rule ")[0]  # chain b: nothing changed
+    write_params(project, x=1, y=2)
+    (project / "seed.txt").write_text("source data\n")
+    assert planned_jobs(project) == set() and not list((project / ".snakemake/dvc-status").rglob("*.*"))
+
+
+def test_a_changed_section_is_named_by_the_values_in_it_that_changed(tmp_path: Path) -> None:
+    class Dep:  # a params dependency: what dvc.lock recorded, and its file
+        hash_info = type("HashInfo", (), {"value": {"s.train": {"lr": 0.01, "n": 5, "opt": {"b1": 0.9}}}})()
+
+        def __init__(self, now, name):
+            self.fs_path = str(tmp_path / name)
+            (tmp_path / name).write_text(yaml.safe_dump({"s": {"train": now}}))
+
+    changed = dvc_bridge._changed_leaves(Dep({"lr": 0.02, "n": 5, "opt": {"b1": 0.8}}, "a.yaml"), "s.train")
+    assert changed == ["s.train.lr", "s.train.opt.b1"]
+    many = {"lr": 1, "n": 1, "opt": {"b1": 1}, "x": 1, "y": 1}
+    assert dvc_bridge._changed_leaves(Dep(many, "b.yaml"), "s.train") == ["s.train (5 values)"]
+    assert dvc_bridge._changed_leaves(None, "s.x") == ["s.x"]
+
+
+@pytest.mark.pipeline
+def test_snakemake_config_is_refused_in_one_line(project: Path) -> None:
+    failed = subprocess.run([str(BIN_DIR / "snakemake"), "-n", "--cores", "1", "--config", "profile=smoke"],
+                            cwd=project, capture_output=True, text=True)
+    errors = [line for line in (failed.stdout + failed.stderr).splitlines() if line.startswith("error:")]
+    assert failed.returncode != 0 and len(errors) == 1 and "Traceback" not in failed.stderr
+    assert errors[0].startswith("error: snakemake --config profile='smoke': this workflow takes no config")
+    assert "params.yaml" in errors[0]
+
+
+@pytest.mark.pipeline
+def test_the_report_captions_each_result_with_its_stage_command_and_values(project: Path) -> None:
+    spec = yaml.safe_load((project / "dvc.yaml").read_text())
+    spec["stages"]["table"] = {"desc": "A table of a and b.",
+                               "cmd": "mkdir -p results && cp join.json results/table9.csv",
+                               "deps": ["join.json"], "params": ["a.x"], "outs": ["results/table9.csv"]}
+    (project / "dvc.yaml").write_text(yaml.safe_dump(spec))
+    run(project, "snakemake", "--cores", "2")
+    log = run(project, "snakemake", "--report", "report.html")
+    assert "Missing metadata" not in log
+    page = (project / "report.html").read_text(errors="replace")
+    for text in ("table9.csv", "A table of a and b.", "cp join.json results/table9.csv", "a.x", "up to date"):
+        assert text in page, text
+
+
+@pytest.mark.pipeline
+def test_snakemake_beside_a_running_dvc_stage_says_so_in_one_line(project: Path) -> None:
+    """While another DVC run writes a stage's output (DVC's rwlock), ``snakemake -n`` cannot ask
+    ``dvc status``: one line naming the output and the process, not DVC's LockError traceback."""
+    from dvc.fs import LocalFileSystem
+    from dvc.rwlock import rwlock
+    run(project, "dvc", "repro")
+    held = str(project / "b1.txt")
+    with rwlock(str(project / ".dvc" / "tmp"), LocalFileSystem(), "dvc repro b1", [], [held], False):
+        failed = subprocess.run([str(BIN_DIR / "snakemake"), "-n", "--cores", "1"], cwd=project,
+                                capture_output=True, text=True)
+    assert failed.returncode != 0
+    errors = [line for line in (failed.stdout + failed.stderr).splitlines() if line.startswith("error:")]
+    assert errors == [f"error: another DVC run is writing b1.txt (PID {os.getpid()}: dvc repro b1): wait for it "
+                      "to end, then run again (if no such process runs, remove .dvc/tmp/rwlock)"]
+    assert "Traceback" not in failed.stdout + failed.stderr
+    assert planned_jobs(project) == set()  # released: as before

@@ -30,12 +30,14 @@ def cuda_image(tmp_path_factory) -> Path:
     return python
 
 
+@pytest.mark.pipeline
 def test_a_cuda_image_has_none_of_the_pipeline_tools(cuda_image):
     found = subprocess.run([str(cuda_image), "-c", "import importlib.util as u; print([m for m in "
                             f"{NOT_IN_A_CUDA_IMAGE!r} if u.find_spec(m)])"], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "[]"
 
 
+@pytest.mark.pipeline
 def test_gpu_check_passes_on_the_cpu_in_a_cuda_image(cuda_image, tmp_path):
     """``python -m dpm.gpu_check --device cpu --profile smoke`` from the source tree (no install),
     with only CUDA_IMAGE: every check passes, and says what it checked."""
@@ -68,6 +70,7 @@ def test_gpu_check_passes_on_the_cpu_in_a_cuda_image(cuda_image, tmp_path):
     assert "every check passed" in out.with_suffix(".md").read_text()
 
 
+@pytest.mark.pipeline
 def test_without_cuda_it_says_so_in_one_line_and_exits_2():
     result = subprocess.run([sys.executable, "-m", "dpm.gpu_check"], cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})

@@ -194,6 +194,7 @@ def test_the_mean_of_l1_is_k_for_an_untrained_heartbeat_model():
     assert se < 0.2 and k.mean() < heartbeat.true_log_likelihood_nats(5) - 1.0
 
 
+@pytest.mark.pipeline
 def test_lk_rises_with_k_towards_the_log_likelihood_of_a_slightly_wrong_model():
     wrong = {"gaussian": LinearGaussianReverse(MU, VAR, shift=0.3, scale=1.5), "binomial": BitReverse(RHO, shift=0.7)}
     for name, (process, _, data, _) in CASES.items():
@@ -240,6 +241,7 @@ def test_a_repeated_example_computed_from_one_draw_is_refused():
         weighted_mean(*mean_and_variance(torch.zeros(1, 2)), torch.tensor([3, 1]))
 
 
+@pytest.mark.pipeline
 def test_the_kl_terms_by_t_are_the_terms_of_k():
     process, _, data, _ = CASES["gaussian"]
     reverse, x0 = LinearGaussianReverse(MU, VAR, shift=0.5, scale=1.5), data(30, seed=23)

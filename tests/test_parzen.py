@@ -34,6 +34,7 @@ def test_equals_double_loop(dtype):
         np.testing.assert_allclose(got, _direct(x, centres, sigma), rtol=0, atol=atol)
 
 
+@pytest.mark.pipeline
 def test_batching_does_not_change_result():
     rng = np.random.default_rng(1)
     x, centres = rng.uniform(size=(53, 20)), rng.uniform(size=(71, 20))
@@ -44,6 +45,7 @@ def test_batching_does_not_change_result():
         torch.testing.assert_close(got, ref, rtol=0, atol=1e-9)
 
 
+@pytest.mark.pipeline
 def test_float32_matches_float64_on_mnist_like_data():
     # near-duplicates of sparse [0,1] images: large ‖x‖², small distances, the worst case for
     # the ‖x‖² − 2x·c + ‖c‖² cancellation
@@ -70,6 +72,7 @@ def test_select_sigma_picks_known_best():
     assert mean_ll.shape == (10,) and np.argmax(mean_ll) == 5
 
 
+@pytest.mark.pipeline
 def test_approaches_true_gaussian_log_likelihood():
     # x ~ N(0, I) in 2-D. The KDE with bandwidth σ has expectation N(0, (1+σ²) I), whose mean
     # log-likelihood falls short of the truth by log(1+σ²) + 1/(1+σ²) − 1 ≈ σ⁴/2 (< 0.002 for

@@ -5,14 +5,19 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from dpm import registry
 from pipeline import dvc_bridge
+
+pytestmark = pytest.mark.pipeline  # minutes each: `pytest -m "not pipeline"` leaves them out
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -33,16 +38,30 @@ def run(folder: Path, *command: str, fail: bool = False) -> str:
     return result.stdout + result.stderr
 
 
+# What the README's own steps write in a working copy (a hand edit, `dvc exp run`, `dvc repro`):
+# the tests take these as committed, so that they pass whatever the user did there.
+USER_STATE = ("params.yaml", "dvc.lock", "studies/dvc.lock")
+
+
 def copy_project(folder: Path) -> Path:
     """The tracked files (as a clean clone has them), the smoke profile, a fresh git repository.
 
+    The code and conf/ as the working tree has them, new files git does not ignore included
+    (what is being tested); ``USER_STATE`` as committed; no DVC remote (``dvc remote add`` writes
+    one into .dvc/config) and no results/.
     Pinned to the CPU (``device: cpu`` in the copy's conf/, so every composition keeps it): the
     tests give the same result on a GPU machine, and their bit-identity checks are the CPU's."""
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
     for name in files:
         if (ROOT / name).is_file() and not name.startswith("results/"):
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, folder / name)
+    for name in USER_STATE:
+        committed = subprocess.run(["git", "show", f"HEAD:{name}"], cwd=ROOT, capture_output=True)
+        if committed.returncode == 0:
+            (folder / name).write_bytes(committed.stdout)
+    _remove_remotes(folder / ".dvc" / "config")
     conf = folder / "conf" / "config.yaml"
     pinned = re.sub(r"(?m)^device: .*$", "device: cpu", conf.read_text())
     assert "device: cpu" in pinned, "conf/config.yaml has no top-level device key"
@@ -52,6 +71,16 @@ def copy_project(folder: Path) -> Path:
     run(folder, "git", "init", "-q")
     run(folder, "git", "-c", "user.email=ci@dpm", "-c", "user.name=ci", "commit", "-qm", "copy", "--allow-empty")
     return folder
+
+
+def _remove_remotes(dvc_config: Path) -> None:
+    """DVC's project config without its remotes (nor a default one): a test adds its own."""
+    from configobj import ConfigObj  # DVC's own config format
+    config = ConfigObj(str(dvc_config))
+    for section in [name for name in config if name.startswith("remote ")]:
+        del config[section]
+    config.get("core", {}).pop("remote", None)
+    config.write()
 
 
 def set_param(folder: Path, key: str, value) -> None:
@@ -84,7 +113,7 @@ def project(tmp_path_factory):
 
 def test_snakemake_builds_table1_and_dvc_agrees(project):
     table = (project / "results/table1.csv").read_text().splitlines()
-    assert table[0].startswith("dataset,data,profile,K,K_se,K_minus_L_null,L_null,paper_K")
+    assert table[0].startswith("dataset,data,profile,K,K_se,K_minus_L_null,K_minus_L_null_se,L_null,paper_K")
     rows = {row.split(",")[0]: row for row in table[1:]}
     assert list(rows) == ["swiss_roll", "heartbeat", "bark", "dead_leaves", "cifar10", "mnist"]
     assert all(",smoke," in row for row in rows.values())
@@ -184,6 +213,9 @@ def test_a_swiss_roll_parameter_reruns_only_the_swiss_roll_stages(project):
     assert changed(project) == {"check_params", "train@swiss_roll"}
     plan = run(project, tool("snakemake"), "--cores", "1", "-n", "results/table1.csv")
     planned = {line.split()[1].rstrip(":") for line in plan.splitlines() if line.startswith(("rule ", "localrule "))}
+    # Snakemake's reason is DVC's: the value that changed
+    assert "reason: Updated input files: .snakemake/dvc-status/train_swiss_roll/modified param " \
+           "swiss_roll.train.learning_rate" in plan
     assert planned == {"train_swiss_roll", "evaluate_swiss_roll", "toy_figure_figure1", "likelihood_swiss_roll",
                        "limit_swiss_roll", "table1"}  # the gate: at parse time
     log = run(project, tool("dvc"), "repro")
@@ -219,6 +251,9 @@ KEPT = ["models/swiss_roll.pt", "results/curves/swiss_roll.csv", "results/metric
     ("swiss_roll.train.learning_rate", float("nan"), "swiss_roll.train.learning_rate"),
     ("swiss_roll.diffusion.beta_1", 1.0, "swiss_roll.diffusion.beta_1"),
     ("heartbeat.data.period", 100, "heartbeat.data.period"),
+    pytest.param("device", "cuda", "device: cuda", marks=pytest.mark.skipif(
+        shutil.which("nvidia-smi") is not None, reason="this machine may have a GPU")),  # the machine's check
+    pytest.param("threads", os.cpu_count() + 1, "threads: ", id="threads-beyond-the-cores"),
 ])
 def test_bad_params_stop_both_tools_with_one_line_and_lose_nothing(project, key, value, named):
     before = {path: _snapshot(project / path) for path in KEPT}
@@ -239,6 +274,88 @@ def test_bad_params_stop_both_tools_with_one_line_and_lose_nothing(project, key,
 def _snapshot(path: Path):
     files = sorted(path.rglob("*")) if path.is_dir() else [path]
     return [(f.name, f.read_bytes()) for f in files if f.is_file()]
+
+
+HEARTBEAT = ["models/heartbeat.pt", "results/curves/heartbeat.csv", "checkpoints/heartbeat",
+             "results/metrics/heartbeat.json"]
+
+
+@pytest.mark.parametrize("key, value, named", [
+    ("heartbeat.train.learning_rate", float("nan"), "heartbeat.train.learning_rate"),
+    pytest.param("device", "cuda", "device: cuda", marks=pytest.mark.skipif(
+        shutil.which("nvidia-smi") is not None, reason="this machine may have a GPU")),
+    ("heartbeat.train.batch_size", 2 ** 31 - 1, "heartbeat.train.batch_size"),  # no memory holds its step
+])
+def test_a_bad_value_in_one_stage_run_alone_loses_nothing(project, key, value, named):
+    """`dvc repro --single-item train@heartbeat` runs no gate, and DVC removes a stage's outputs
+    before its command, except `persist` ones: the model (and curve) are, and the stage refuses
+    the value before it writes anything. Afterwards both tools see the same stale stages."""
+    before = {path: _snapshot(project / path) for path in HEARTBEAT}
+    params = (project / "params.yaml").read_text()
+    set_param(project, key, value)
+    output = run(project, tool("dvc"), "repro", "--single-item", "train@heartbeat", fail=True)
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {named}"), output[-2000:]
+    assert "Traceback" not in output
+    assert {path: _snapshot(project / path) for path in HEARTBEAT} == before
+    (project / "params.yaml").write_text(params)
+    assert changed(project) <= {"check_params"}
+    assert "Nothing to be done" in run(project, tool("snakemake"), "--cores", "1", "-n")
+
+
+def test_a_killed_evaluation_leaves_its_previous_metrics(project):
+    """persist: DVC does not remove the metrics file before the stage runs, and the stage
+    replaces it whole: killed half-way, the previous one is still there, and a rerun agrees."""
+    metrics = project / "results/metrics/mnist.json"
+    before = metrics.read_bytes()
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    dvc = subprocess.Popen([tool("dvc"), "repro", "--force", "--single-item", "evaluate@mnist"], cwd=project,
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not _running(dvc.pid, "pipeline.evaluate"):
+        time.sleep(0.05)
+    assert _running(dvc.pid, "pipeline.evaluate"), "the stage did not start"
+    os.killpg(dvc.pid, signal.SIGKILL)
+    dvc.wait()
+    assert metrics.read_bytes() == before
+    run(project, tool("dvc"), "repro", "--single-item", "evaluate@mnist")  # DVC's lock was left: it recovers
+    assert metrics.read_bytes() == before and changed(project) == set()
+
+
+def _running(pid: int, module: str) -> bool:
+    """Whether a process below ``pid`` runs ``python -m module``."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if module in cmdline.read_bytes().decode(errors="replace") and _below(int(cmdline.parent.name), pid):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _below(child: int, ancestor: int) -> bool:
+    while child > 1:
+        try:
+            child = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return False
+        if child == ancestor:
+            return True
+    return False
+
+
+def test_a_retrain_to_the_same_weights_reruns_nothing_below(project):
+    """The model file holds no time, commit or temporary name (they go to results/provenance/):
+    retrained from scratch, it is the same bytes, and no stage below it is stale but the curve's
+    PNG, whose CSV keeps each row's wall-clock time (the DVC plot by time draws it)."""
+    model = (project / "models/swiss_roll.pt").read_bytes()
+    metrics = (project / "results/metrics/swiss_roll.json").read_bytes()
+    shutil.rmtree(project / "checkpoints/swiss_roll")
+    run(project, tool("dvc"), "repro", "--force", "--single-item", "train@swiss_roll")
+    assert (project / "models/swiss_roll.pt").read_bytes() == model
+    assert changed(project) <= {"curves@swiss_roll"}
+    run(project, tool("dvc"), "repro")
+    assert (project / "results/metrics/swiss_roll.json").read_bytes() == metrics and changed(project) == set()
 
 
 def test_every_stage_depends_on_the_project_modules_it_imports(project):
@@ -294,14 +411,16 @@ def test_both_tools_run_the_same_job(project, tmp_path):
         assert theirs["K"] == ours["K"] and theirs["K_se"] == ours["K_se"], name
 
 
-def _commit_all(folder: Path, message: str) -> None:
+def _commit_all(folder: Path, message: str, allow_empty: bool = False) -> None:
     run(folder, "git", "add", "-A")
-    run(folder, "git", "-c", "user.email=ci@dpm", "-c", "user.name=ci", "commit", "-qm", message)
+    run(folder, "git", "-c", "user.email=ci@dpm", "-c", "user.name=ci", "commit", "-qm", message,
+        *(["--allow-empty"] if allow_empty else []))
 
 
 def test_outputs_are_shared_through_a_dvc_remote(project, tmp_path):
     """Push to a local-folder remote; a fresh clone pulls, and neither tool finds anything to do."""
     run(project, tool("dvc"), "remote", "add", "--default", "shared", str(tmp_path / "remote"))
+    run(project, tool("dvc"), "remote", "modify", "shared", "verify", "true")  # as the README's recipe
     push = run(project, tool("dvc"), "push")
     assert "pushed" in push
     _commit_all(project, "pipeline run")
@@ -312,6 +431,32 @@ def test_outputs_are_shared_through_a_dvc_remote(project, tmp_path):
     assert json.loads(run(clone, tool("dvc"), "status", "--json", "dvc.yaml")) == {}
     assert "Nothing to be done" in run(clone, tool("snakemake"), "--cores", "1", "-n")
     run(project, tool("dvc"), "remote", "remove", "shared")
+
+
+def test_a_corrupted_object_in_the_remote_is_refused_naming_its_file(project, tmp_path):
+    """A remote with `verify = true` (the README's recipe): each object pulled is hashed, and one
+    whose bytes changed in the remote is not checked out; `dvc pull` fails naming its output."""
+    remote = tmp_path / "remote"
+    run(project, tool("dvc"), "remote", "add", "--local", "verified", str(remote))
+    run(project, tool("dvc"), "push", "-r", "verified", "dvc.yaml")
+    run(project, tool("dvc"), "remote", "remove", "--local", "verified")
+    _commit_all(project, "pipeline run", allow_empty=True)
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    md5 = next(out["md5"] for out in lock["stages"]["train@swiss_roll"]["outs"]
+               if out["path"] == "models/swiss_roll.pt")
+    stored = remote / "files" / "md5" / md5[:2] / md5[2:]
+    stored.chmod(0o644)
+    damaged = bytearray(stored.read_bytes())
+    damaged[-100] ^= 1
+    stored.write_bytes(bytes(damaged))
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "-q", str(project), str(clone))
+    run(clone, tool("dvc"), "remote", "add", "--local", "--default", "verified", str(remote))
+    run(clone, tool("dvc"), "remote", "modify", "--local", "verified", "verify", "true")
+    output = run(clone, tool("dvc"), "pull", "dvc.yaml", fail=True)
+    assert "models/swiss_roll.pt" in output
+    assert not (clone / "models/swiss_roll.pt").exists()
+    assert (clone / "models/mnist.pt").stat().st_size > 0  # the others are pulled
 
 
 def test_dvc_exp_run_records_the_values_each_stage_used(tmp_path):
@@ -332,15 +477,115 @@ def test_dvc_exp_run_records_the_values_each_stage_used(tmp_path):
     assert rows["smoke-exp"][header.index("swiss_roll.train.n_iterations")] == "100"
 
 
+def test_the_copy_takes_nothing_the_readmes_steps_change_in_a_working_copy(tmp_path, monkeypatch):
+    """copy_project from a clone where a user took the README's steps (a default DVC remote added,
+    a typo in params.yaml, dvc.lock rewritten): the copy has no remote, the committed lock, and
+    params.yaml composed, so no test fails on what the user did there."""
+    user = tmp_path / "user"
+    run(tmp_path, "git", "clone", "-q", str(ROOT), str(user))
+    run(user, tool("dvc"), "remote", "add", "--default", "shared", str(tmp_path / "remote"))
+    set_param(user, "swiss_roll.train.learning_rat", 0.02)
+    (user / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", user)
+    copy = copy_project(tmp_path / "copy")
+    assert run(copy, tool("dvc"), "remote", "list").strip() == ""
+    assert (copy / "dvc.lock").read_text() == run(user, "git", "show", "HEAD:dvc.lock")
+    run(copy, "python", "-m", "pipeline.check_params")
+    assert yaml.safe_load((copy / "params.yaml").read_text())["profile"] == "smoke"
+
+def test_dvc_exp_run_composes_on_the_profile_the_project_is_set_to(tmp_path):
+    """`python -m pipeline.params profile=<name>` records the profile in conf/config.yaml's
+    defaults list, so `dvc exp run -S key=value` composes on it (not on the shipped quick)."""
+    folder = copy_project(tmp_path)  # `python -m pipeline.params profile=smoke`, uncommitted below
+    run(folder, "python", "-m", "pipeline.params", "profile=quick")
+    _commit_all(folder, "quick")
+    run(folder, "python", "-m", "pipeline.params", "profile=smoke")
+    run(folder, tool("dvc"), "exp", "run", "-S", "swiss_roll.train.learning_rate=0.02", "check_params")
+    composed = yaml.safe_load((folder / "params.yaml").read_text())
+    assert composed["profile"] == "smoke" and composed["swiss_roll"]["train"]["n_iterations"] == 100
+    assert composed["swiss_roll"]["train"]["learning_rate"] == 0.02
+
+
+def test_a_refused_experiment_leaves_params_yaml_as_it_was(tmp_path):
+    """`dvc exp run -S` writes its composition over params.yaml before any stage runs; when
+    check_params refuses it, the file the user had (a hand edit, uncommitted) is put back."""
+    folder = copy_project(tmp_path)
+    _commit_all(folder, "smoke", allow_empty=True)
+    set_param(folder, "heartbeat.train.learning_rate", 0.03)  # a hand edit
+    edited = (folder / "params.yaml").read_text()
+    output = run(folder, tool("dvc"), "exp", "run", "-S", "swiss_roll.train.n_iterations=abc", fail=True)
+    assert "error: swiss_roll.train.n_iterations:" in output and "params.yaml is back as it was" in output
+    assert (folder / "params.yaml").read_text() == edited
+    assert run(folder, "git", "diff", "--cached", "--name-only") == ""  # nothing of it staged either
+    run(folder, tool("dvc"), "repro", "check_params")  # the hand edit is still the user's to run
+
+
+def test_plain_dvc_commands_are_clean_and_an_experiment_reads_in_a_short_table(project, tmp_path):
+    """The README's steps in a clone, every DVC command in its plain form: `dvc push`, `dvc pull`,
+    `dvc exp run -S`, `dvc exp apply` exit 0 with no warning (no study output is DVC-cached, so
+    none is missing), and `dvc exp show --only-changed` holds the value and the headline metrics
+    in at most 30 columns (no study result is a DVC metric)."""
+    remote = tmp_path / "remote"
+    run(project, tool("dvc"), "remote", "add", "--local", "plain", str(remote))
+    push = run(project, tool("dvc"), "push", "-r", "plain")
+    run(project, tool("dvc"), "remote", "remove", "--local", "plain")
+    assert "WARNING" not in push, push
+    _commit_all(project, "pipeline run", allow_empty=True)
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "-q", str(project), str(clone))
+    run(clone, tool("dvc"), "remote", "add", "--local", "--default", "shared", str(remote))
+    pull = run(clone, tool("dvc"), "pull")
+    assert "WARNING" not in pull and "ERROR" not in pull, pull
+    ran = stages_run(run(clone, tool("dvc"), "exp", "run", "-S", "swiss_roll.train.learning_rate=0.02", "-n", "lr"))
+    assert "train@swiss_roll" in ran and not {s for s in ran if "@" in s and not s.endswith(("swiss_roll", "figure1"))}
+    header = run(clone, tool("dvc"), "exp", "show", "--only-changed", "--csv").splitlines()[0].split(",")
+    assert len(header) <= 30 and {"swiss_roll.train.learning_rate", "swiss_roll.K", "swiss_roll.K_minus_L_null"} <= set(header), header
+    assert not [column for column in header if "ablations" in column or "seeds" in column], header
+    # the README's recipe: every dataset's headline, the values that differ, no file hashes
+    recipe = run(clone, tool("dvc"), "exp", "show", "--only-changed", "--keep", r".*\.K", "--drop", ".*/|params.yaml", "--csv")
+    headline = {f"{name}.{key}" for name in registry.NAMES for key in ("K", "K_minus_L_null")}
+    assert set(recipe.splitlines()[0].split(",")) == {"Experiment", "rev", "typ", "Created", "swiss_roll.train.learning_rate"} | headline
+    for command in (("exp", "apply", "lr"), ("status",), ("push",)):
+        output = run(clone, tool("dvc"), *command)
+        assert "WARNING" not in output and "ERROR" not in output, (command, output)
+
+
+@pytest.mark.pipeline
+def test_tensorboard_keeps_every_experiments_run_through_exp_apply_and_checkout(tmp_path):
+    """TensorBoard's runs are no DVC output: applying an earlier experiment, a checkout or a rerun
+    leaves the later experiments' runs beside it."""
+    folder = copy_project(tmp_path)
+    (folder / "dvc.lock").unlink(missing_ok=True)  # only the stages run here are recorded
+    _commit_all(folder, "smoke")
+    run(folder, tool("dvc"), "exp", "run", "-n", "first", "-S", "profile=smoke", "train@swiss_roll")
+    run(folder, tool("dvc"), "exp", "run", "-n", "second", "-S", "profile=smoke",
+        "-S", "swiss_roll.train.learning_rate=0.02", "train@swiss_roll")
+    runs = folder / "runs/swiss_roll"
+    assert {p.name for p in runs.iterdir()} == {"first", "second"}
+    applied = subprocess.run([tool("dvc"), "exp", "apply", "first"], cwd=folder, capture_output=True, text=True)
+    assert "swiss_roll" not in applied.stdout + applied.stderr  # DVC may not check out the stages never run
+    assert yaml.safe_load((folder / "params.yaml").read_text())["swiss_roll"]["train"]["learning_rate"] != 0.02
+    run(folder, tool("dvc"), "checkout", "train@swiss_roll")
+    assert {p.name for p in runs.iterdir()} == {"first", "second"}
+    assert all(list((runs / name).glob("events.out.tfevents.*")) for name in ("first", "second"))
+
+
 def test_snakemake_report_holds_the_tables_and_figures(project):
-    run(project, tool("snakemake"), "--report", "report.html")
+    run(project, tool("snakemake"), "--touch", "--forceall", "--cores", "1")  # records what `dvc repro` made
+    assert changed(project) == set()
+    log = run(project, tool("snakemake"), "--report", "report.html")
+    assert "Missing metadata" not in log
     page = (project / "report.html").read_text(errors="replace")
     for name in ("table1.csv", "table2.csv", "figure1.png", "figure5_full.png", "mnist.png"):
         assert name in page, name
+    # captions: what each is, its stage and command, the values it ran with, DVC's verdict, the commit
+    for text in ("Fig. 1: the swiss roll", "python -m pipeline.figures figure1", "swiss_roll.net.n_hidden",
+                 "up to date", "git commit"):
+        assert text in page, text
 
 
 def test_dvc_plots_show_needs_no_internet(project):
     run(project, tool("dvc"), "plots", "show")
     page = (project / "dvc_plots/index.html").read_text()
-    assert "vegaEmbed('#results_curves_mnist_csv'" in page
+    assert "vegaEmbed('#mnist_K_by_iteration'" in page and "vegaEmbed('#bark_K_by_time'" in page
     assert "<script src=" not in page and "function" in page  # the libraries inlined, nothing fetched

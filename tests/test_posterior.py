@@ -55,6 +55,7 @@ def paper_chain_moments(beta, var_d):
     return coef, var
 
 
+@pytest.mark.pipeline
 def test_denoising_matches_the_closed_form_of_the_per_step_product():
     x = draw(Denoise(Y, 1.0, form="paper"))
     coef, var = paper_chain_moments(FixedSchedule(N_STEPS, 0.01)(), 1.0)
@@ -63,11 +64,13 @@ def test_denoising_matches_the_closed_form_of_the_per_step_product():
 
 @pytest.mark.xfail(strict=True, reason="Eq. 19–21 drop x_t-dependent normalisers (App. C): the chain tends to "
                                        "π r², mean y/(1 + σ²/2) ≈ 0.66 y here, not π r (0.5 y)")
+@pytest.mark.pipeline
 def test_the_papers_per_step_product_gives_the_true_posterior_mean_y_over_1_plus_sigma2():
     x = draw(Denoise(Y, 1.0, form="paper"))
     assert_moments(x, Y.double() / 2.0, torch.full((N_DIMS,), 0.5))
 
 
+@pytest.mark.pipeline
 def test_denoising_gives_the_true_posterior_mean_y_over_1_plus_sigma2_and_variance_sigma2_over_1_plus_sigma2():
     # √r per step (form="balanced") reaches π r as the steps shrink: T = 200 here
     for var_d in (1.0, 4.0):
@@ -75,6 +78,7 @@ def test_denoising_gives_the_true_posterior_mean_y_over_1_plus_sigma2_and_varian
         assert_moments(x, Y.double() / (1.0 + var_d), torch.full((N_DIMS,), var_d / (1.0 + var_d)))
 
 
+@pytest.mark.pipeline
 def test_inpainting_keeps_known_values_and_gives_standard_normal_elsewhere():
     mask = torch.tensor([True, False, True])
     known = torch.tensor([0.7, 0.0, -1.2])
@@ -94,6 +98,7 @@ def test_a_fixed_seed_gives_identical_samples(condition):
     assert not torch.equal(a, draw(condition, seed=4, shape=(50, N_DIMS)))
 
 
+@pytest.mark.pipeline
 def test_gradient_perturbation_approximates_the_exact_gaussian_product():
     # The mean shift Σ∇log r = Σ(y − μ)/σ² is the exact product's Σ(y − μ)/(Σ + σ²) to first
     # order in Σ/σ², and the variance is left at Σ instead of Σσ²/(Σ + σ²); with σ² = 4 and
@@ -155,6 +160,7 @@ def test_bernoulli_evidence_samples_follow_the_exact_per_bit_chain_in_both_forms
         assert torch.all((x.mean(0) - rate).abs() < 5 * (rate * (1 - rate) / N_SAMPLES).sqrt() + 1e-3), form
 
 
+@pytest.mark.pipeline
 def test_bernoulli_evidence_reaches_pi_r_with_root_r_per_step_and_pi_r_squared_with_the_papers_r():
     # the heartbeat's schedule: T = 2000, β_1 = 1/T; the true posterior of a bit is π r
     pi_r = 0.2 * D / (0.2 * D + 0.8 * (1 - D))

@@ -84,6 +84,7 @@ def test_the_model_takes_amp_from_its_train_section():
     assert smoke("swiss_roll")[0].amp is False  # the toys' train section has no amp
 
 
+@pytest.mark.pipeline
 def test_on_cuda_only_a_training_step_would_autocast():
     model, section, objective, x = recorded()
     objective.loss(model, x[:8], torch.Generator().manual_seed(0))
@@ -103,6 +104,7 @@ def test_the_learning_curve_inside_training_is_float32(tmp_path):
     assert by_step == {True: {torch.bfloat16}, False: {None}}  # training steps; the curve's K (_log)
 
 
+@pytest.mark.pipeline
 def test_evaluation_never_runs_under_autocast_and_gives_the_float32_numbers(monkeypatch):
     """With autocast made available on the CPU, a training step runs under it, and every
     evaluation gives what the same weights give with amp off, bit for bit."""
@@ -190,23 +192,35 @@ RECORD_WRITERS = re.compile(r"\b(write_json|atomic_torch_save|write_shard)\(")
 
 def test_every_stage_that_writes_a_record_writes_the_provenance():
     """Each stage module writing a metrics JSON, a model file or a sample shard's record takes
-    its device, environment and commit from the one helper."""
+    its device and environment from the one helper; those of the main pipeline write their git
+    commit and timings to their provenance file instead (no stage reads it)."""
     writers = [p for p in sorted((ROOT / "pipeline").glob("*.py"))
                if RECORD_WRITERS.search(p.read_text()) and p.name != "common.py"]
     assert len(writers) >= 10
-    missing = [p.name for p in writers if "common.provenance(" not in p.read_text()]
+    missing = [p.name for p in writers if not re.search(r"common\.(computed_on|provenance)\(", p.read_text())]
     assert not missing
+    main = {"train", "evaluate", "likelihood", "kl_per_t", "limit", "parzen_samples", "parzen"}
+    for name in main:
+        text = (ROOT / "pipeline" / f"{name}.py").read_text()
+        assert "common.provenance(" not in text and "common.write_provenance(args.provenance" in text, name
 
 
-def test_the_train_and_evaluate_stages_record_the_environment(tmp_path):
+@pytest.mark.pipeline
+def test_the_train_and_evaluate_stages_record_the_environment_and_their_provenance_beside(tmp_path):
     project = make_project(tmp_path, n_iterations=2)
     for module, args in (("pipeline.train", stage_args("swiss_roll")),
                          ("pipeline.evaluate", ["swiss_roll", "data/swiss_roll", "models/swiss_roll.pt",
-                                                "results/metrics/swiss_roll.json"])):
-        subprocess.run([sys.executable, "-m", module, *args], cwd=project, check=True, capture_output=True)
+                                                "results/metrics/swiss_roll.json", "headline.json"])):
+        subprocess.run([sys.executable, "-m", module, *args, "--provenance", f"provenance/{module}.json"],
+                       cwd=project, check=True, capture_output=True)
     expected = devices.environment(torch.device("cpu")) | {"device": None}
     saved = read_model_file(project / "models/swiss_roll.pt")
     metrics = json.loads((project / "results/metrics/swiss_roll.json").read_text())
     for record in (saved, metrics):
         assert record["environment"] | {"device": None} == expected
-        assert record["environment"]["device"] == record["device"] and record["git_commit"]
+        assert record["environment"]["device"] == record["device"]
+        assert "git_commit" not in record and "train_seconds" not in record
+    assert all("seconds" not in row for row in saved["history"])
+    trained = json.loads((project / "provenance/pipeline.train.json").read_text())
+    evaluated = json.loads((project / "provenance/pipeline.evaluate.json").read_text())
+    assert trained["git_commit"] and trained["train_seconds"] > 0 and evaluated["seconds"] > 0

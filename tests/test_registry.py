@@ -14,7 +14,6 @@ from dpm import config as cfg, registry
 from dpm.data import fetch as fetch_module
 
 ROOT = Path(__file__).resolve().parents[1]
-PARAMS = ROOT / "params.yaml"
 FETCHED = {d.name for d in registry.DATASETS.values() if d.fetched}
 GENERATED = set(registry.NAMES) - FETCHED
 
@@ -30,7 +29,7 @@ def foreach(stages: dict, stage: str):
 
 
 def test_params_yaml_has_one_section_per_dataset():
-    sections = set(yaml.safe_load(PARAMS.read_text())) - {"profile", "device", "threads", "processes", "compile",
+    sections = set(cfg.compose()) - {"profile", "device", "threads", "processes", "compile",
                                                           "tf32", "resources", "ablations", "seed_spread",
                                                           "parzen_study"}
     assert sections == set(registry.NAMES)

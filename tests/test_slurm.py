@@ -19,9 +19,9 @@ TARGETS = ("results/figure1.png", "results/metrics/swiss_roll.json")
 STAGES = {"data@swiss_roll", "train@swiss_roll", "evaluate@swiss_roll", "toy_figure@figure1"}
 # Our cluster keeps no accounting (slurmdbd), so job states come from squeue; it is ours alone, so
 # the first status check comes after 2 s rather than the plugin's 40. Successful jobs' logs are kept
-# to show what ran in them.
+# (profiles/slurm) to show what ran in them.
 PROFILE = ("--profile", "profiles/slurm", "--slurm-status-command", "squeue",
-           "--slurm-init-seconds-before-status-checks", "2", "--slurm-keep-successful-logs")
+           "--slurm-init-seconds-before-status-checks", "2")
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 
 
@@ -51,6 +51,7 @@ def queue(slurm) -> list[str]:
     return slurm.run("squeue", "--states=all", "--noheader", "--format=%i %k").stdout.splitlines()
 
 
+@pytest.mark.pipeline
 def test_each_stage_runs_as_a_slurm_job_with_its_resources_and_dvc_agrees(slurm, project):
     """Each job: the stage DVC ran in the log SLURM wrote for it; SLURM's record of it (completed,
     on our node, the plugin's comment naming the rule, the memory and time limit of the stage's
@@ -65,7 +66,9 @@ def test_each_stage_runs_as_a_slurm_job_with_its_resources_and_dvc_agrees(slurm,
         ran[stage] = job_id
         record = job(slurm, job_id)
         assert record["JobState"] == "COMPLETED" and record["ExitCode"] == "0:0", record
-        assert record["Comment"] == f"rule_{rules[stage]}"
+        assert record["Comment"] == f"rule_{rules[stage]}" and record["JobName"].startswith("dpm_")
+        assert slurm_log.parent.name == f"rule_{rules[stage]}"  # the SLURM log, kept, in the stage's folder
+        assert f"Running stage '{stage}'" in (project / f"logs/{stage}.log").read_text()
         asked = cluster.resources(stage, params)
         assert record["MinMemoryNode"] == f"{asked['mem_mb']}M"
         assert record["TimeLimit"] == f"{asked['runtime'] // 60:02d}:{asked['runtime'] % 60:02d}:00"
@@ -77,6 +80,7 @@ def test_each_stage_runs_as_a_slurm_job_with_its_resources_and_dvc_agrees(slurm,
     assert "Nothing to be done" in run(project, tool("snakemake"), "--cores", "1", "-n", *TARGETS)
 
 
+@pytest.mark.pipeline
 def test_a_stage_asking_for_a_gpu_fails_at_once_instead_of_running_on_the_cpu(slurm, project):
     """The node has no GPU: sbatch refuses the job, and Snakemake stops with SLURM's reason."""
     params = (project / "params.yaml").read_text()
@@ -96,6 +100,7 @@ def test_a_stage_asking_for_a_gpu_fails_at_once_instead_of_running_on_the_cpu(sl
         assert record["JobState"] == "FAILED" and record["RunTime"] == "00:00:00" and not record["NodeList"], record
 
 
+@pytest.mark.pipeline
 def test_the_kinds_of_stages_name_stages_of_dvc_yaml():
     """pipeline/cluster.py's train and sample stages are stages of dvc.yaml; a sample stage depends
     on a model that a train stage writes."""

@@ -3,6 +3,7 @@ its folder, the params are hparams the HParams view reads (its own code, run in-
 learning curve is drawn as a PNG."""
 
 import functools
+import json
 import os
 import re
 import subprocess
@@ -22,6 +23,7 @@ from tensorboard.plugins import base_plugin
 from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
 
 from dpm import config as cfg, curves, tensorboard
+from dpm.data.split import DataInfo
 from dpm.schedules import LearnedSchedule
 from dpm.train import Run, fit, load_checkpoint, seal
 from pipeline import curves as curves_stage
@@ -83,6 +85,7 @@ def project(tmp_path_factory):
     return folder, folders
 
 
+@pytest.mark.pipeline
 def test_each_training_run_keeps_its_own_folder_and_a_rerun_resumes_in_its_own(project):
     folder, (first, rerun, experiment) = project
     names = sorted({path.split("/")[0] for path in experiment})
@@ -93,11 +96,15 @@ def test_each_training_run_keeps_its_own_folder_and_a_rerun_resumes_in_its_own(p
     assert {k: v for k, v in experiment.items() if k.startswith(fresh)} == rerun  # never touched again
 
 
+@pytest.mark.pipeline
 def test_the_params_are_hparams_of_the_run_and_its_metrics_are_the_curves_last_values(project):
     folder, _ = project
     view = hparams_view(folder / "runs" / NAME)
     assert set(view) == {p.name for p in (folder / "runs" / NAME).iterdir()}  # one row per run, no sub-runs
     params, metrics = view["bushy-pots"]
+    (earlier,) = set(view) - {"bushy-pots"}  # the first run, side by side with its own values
+    assert view[earlier][0]["train.n_iterations"] == 10
+    assert view[earlier][1]["holdout/K_bits"] != metrics["holdout/K_bits"]
     config = cfg.load(folder / "params.yaml")
     section = config.section(NAME)
     assert params["train.n_iterations"] == 20 and params["train.learning_rate"] == pytest.approx(0.01)
@@ -111,13 +118,29 @@ def test_the_params_are_hparams_of_the_run_and_its_metrics_are_the_curves_last_v
     assert metrics["train/loss_bits"] == pytest.approx(last["train_loss_bits"], rel=1e-5)
 
 
+@pytest.mark.pipeline
 def test_the_curves_stage_draws_the_csv_as_a_png(project):
     folder, _ = project
-    curves_stage.main([NAME, str(folder / f"results/curves/{NAME}.csv"), str(folder / f"results/curves/{NAME}.png")])
+    curves_stage.main([NAME, str(folder / f"data/{NAME}"), str(folder / f"results/curves/{NAME}.csv"),
+                       str(folder / f"results/curves/{NAME}.png")])
     png = (folder / f"results/curves/{NAME}.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
     table = pd.read_csv(folder / f"results/curves/{NAME}.csv")
-    assert re.fullmatch(rf"{NAME} learning curve \(smoke profile, (CPU|NVIDIA).+\)", curves_stage.title(NAME, table))
+    assert re.fullmatch(r"swiss roll learning curve \(smoke profile, (CPU|NVIDIA).+\)",
+                        curves_stage.title("swiss roll", table))
+
+
+def test_the_curve_is_titled_with_the_datas_label_and_unit(tmp_path, monkeypatch):
+    """The bark stand-in's curve says "texture stand-in", as every table and figure does."""
+    (tmp_path / "data").mkdir()
+    info = DataInfo(label="texture stand-in", unit="bits/pixel", n_dims=64, n_units=64, image_shape=(1, 8, 8))
+    (tmp_path / "data/meta.json").write_text(json.dumps(info.to_json()))
+    pd.DataFrame({c: [10, 20] for c in curves.COLUMNS}).assign(profile="quick").to_csv(tmp_path / "curve.csv")
+    drawn = []
+    monkeypatch.setattr(curves, "learning_curve_figure",
+                        lambda curve, unit, title: drawn.append((unit, title)) or curves.Figure())
+    curves_stage.main(["bark", str(tmp_path / "data"), str(tmp_path / "curve.csv"), str(tmp_path / "curve.png")])
+    assert drawn == [("bits/pixel", "texture stand-in learning curve (quick profile)")]
 
 
 def test_an_interrupted_run_resumes_in_its_own_folder_without_the_events_it_logs_again(tmp_path):
@@ -178,6 +201,16 @@ def test_a_run_is_named_by_the_dvc_experiment_else_by_the_utc_time_and_never_reu
             tensorboard.run_name(tmp_path, {"DVC_EXP_NAME": bad}, now)
 
 
+def test_an_experiment_in_a_temporary_copy_logs_into_the_projects_own_runs(tmp_path):
+    """`dvc exp run --temp`/`--queue` run in <project>/.dvc/tmp/exps/<copy>, which is deleted after."""
+    project = tmp_path / "project"
+    assert tensorboard.runs_folder("runs/mnist", project / ".dvc/tmp/exps/tmpab12cd") == project / "runs/mnist"
+    assert tensorboard.runs_folder("runs/mnist", project / ".dvc/tmp/exps/standalone/tmpx") == project / "runs/mnist"
+    assert tensorboard.runs_folder("runs/mnist", project) == Path("runs/mnist")
+    copy = project / ".dvc/tmp/exps/tmpab12cd"
+    assert tensorboard.runs_folder(tmp_path / "elsewhere", copy) == tmp_path / "elsewhere"
+
+
 def test_params_flatten_to_dotted_keys_the_hparams_plugin_can_hold():
     flat = tensorboard.flat_params({"train": TRAIN_CONFIG, "net": {"sizes": [1, 2], "inner": {"k": None}}},
                                    profile="smoke")
@@ -194,5 +227,5 @@ def test_the_curve_columns_drawn_are_those_training_logs(tmp_path):
     assert curves.learning_curve_figure(columns, "bits", "toy").axes
 
 
-def test_a_curve_without_profile_or_hardware_is_titled_by_its_dataset_alone():
-    assert curves_stage.title("mnist", pd.DataFrame({"iteration": [1]})) == "mnist learning curve"
+def test_a_curve_without_profile_or_hardware_is_titled_by_its_data_alone():
+    assert curves_stage.title("MNIST", pd.DataFrame({"iteration": [1]})) == "MNIST learning curve"

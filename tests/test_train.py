@@ -60,6 +60,7 @@ def checkpoint_of(folder: Path, name: str = "swiss_roll") -> Path | None:
     return found[0] if found else None
 
 
+@pytest.mark.pipeline
 def test_a_killed_run_resumes_and_ends_with_the_same_parameters(tmp_path):
     n_iterations = 120
     whole = make_project(tmp_path / "whole", n_iterations)
@@ -89,16 +90,21 @@ def _iteration_at_least(checkpoint: Path | None, iteration: int) -> bool:
 
 
 @pytest.mark.parametrize("name", ["swiss_roll", "heartbeat", "mnist"])  # the three model kinds
-def test_two_runs_of_the_train_stage_give_bit_identical_weights(tmp_path, name):
-    runs = []
+@pytest.mark.pipeline
+def test_two_runs_of_the_train_stage_give_bit_identical_weights_and_model_files(tmp_path, name):
+    """The same weights, and the same model file bytes: no time, commit or temporary name in it,
+    so DVC reruns nothing below a retrain to the same weights (the times: the provenance file)."""
+    runs, files = [], []
     for k in range(2):
         folder = make_project(tmp_path / f"run{k}", 30, datasets=(name,))
-        result = stage(folder, "pipeline.train", *stage_args(name))
+        result = stage(folder, "pipeline.train", *stage_args(name), "--provenance", "train.json")
         assert result.wait() == 0, result.stderr.read()
         runs.append(read_model_file(folder / f"models/{name}.pt")["model"])
+        files.append((folder / f"models/{name}.pt").read_bytes())
     assert runs[0].keys() == runs[1].keys()
     for key, value in runs[0].items():
         assert torch.equal(value, runs[1][key]), key
+    assert files[0] == files[1]
 
 
 TRAIN_CONFIG = cfg.TrainConfig(n_iterations=10, batch_size=32, learning_rate=0.01, lr_decay=0.5, lr_decay_every=5,
@@ -217,6 +223,7 @@ def test_a_checkpoint_written_on_another_device_type_continues_from_a_seeded_gen
     assert len(lines) == 2 and "this run is on cpu" in lines[0] and "from iteration 5" in lines[0]
 
 
+@pytest.mark.pipeline
 def test_the_train_stage_resumes_a_checkpoint_written_on_cuda_with_one_line(tmp_path):
     folder = make_project(tmp_path, 20)
     assert stage(folder, "pipeline.train", *stage_args("swiss_roll")).wait() == 0
@@ -271,6 +278,7 @@ def test_a_crafted_model_file_is_refused_without_running_code(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.pipeline
 def test_crafted_files_run_no_code_when_the_stages_train_evaluate_and_sample(tmp_path):
     folder = make_project(tmp_path / "project", 20)
     assert stage(folder, "pipeline.train", *stage_args("swiss_roll")).wait() == 0
@@ -282,7 +290,8 @@ def test_crafted_files_run_no_code_when_the_stages_train_evaluate_and_sample(tmp
     assert result.wait() == 0, result.stderr.read()
     assert not marker.exists() and checkpoint.with_name(checkpoint.name + ".corrupt").exists()
     crafted(folder / "models/swiss_roll.pt", marker)
-    for module, args in (("pipeline.evaluate", ["swiss_roll", "data/swiss_roll", "models/swiss_roll.pt", "m.json"]),
+    for module, args in (("pipeline.evaluate",
+                          ["swiss_roll", "data/swiss_roll", "models/swiss_roll.pt", "m.json", "h.json"]),
                          ("pipeline.figures", ["figure1", "data/swiss_roll", "models/swiss_roll.pt", "f.png"])):
         result = stage(folder, module, *args)
         assert result.wait() == 1
@@ -291,6 +300,7 @@ def test_crafted_files_run_no_code_when_the_stages_train_evaluate_and_sample(tmp
     assert not marker.exists()
 
 
+@pytest.mark.pipeline
 def test_the_fingerprint_covers_every_module_training_imports():
     """A checkpoint is resumed unless the code that determines it changed: the fingerprint's
     modules must be all the library modules training uses, besides plumbing that cannot change
@@ -314,3 +324,66 @@ def test_a_failed_write_leaves_neither_the_target_nor_a_temporary_file(tmp_path)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
+
+
+@pytest.mark.pipeline
+def test_a_batch_no_memory_holds_is_refused_naming_the_key_before_anything_is_written(tmp_path):
+    """A lower bound on one training step's memory, worked out on the meta device (nothing is
+    allocated), against what the machine has free: refused before the data are read or any
+    checkpoint, log or model is written (DVC leaves the previous model in place: persist)."""
+    folder = make_project(tmp_path, 20)
+    params = yaml.safe_load((folder / "params.yaml").read_text())
+    params["swiss_roll"]["train"]["batch_size"] = 2 ** 31 - 1
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    result = stage(folder, "pipeline.train", *stage_args("swiss_roll"))
+    assert result.wait() == 1
+    [line] = result.stderr.read().splitlines()
+    assert line.startswith("error: swiss_roll.train.batch_size: 2147483647 needs at least ")
+    assert line.endswith("free: lower it") and "GiB for one training step, but this machine has " in line
+    assert not any((folder / name).exists() for name in ("checkpoints", "runs", "models", "results"))
+
+
+@pytest.mark.pipeline
+def test_running_out_of_memory_while_training_names_the_key(tmp_path, monkeypatch):
+    """Where the bound lets a batch through but the allocator refuses it: one line naming the key."""
+    from pipeline import train as train_stage
+    folder = make_project(tmp_path, 20)
+    monkeypatch.chdir(folder)
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 80000000000 bytes. Error code 12 (Cannot allocate memory)")
+    monkeypatch.setattr(train_stage.train, "fit", out_of_memory)
+    with pytest.raises(RuntimeError, match=r"^swiss_roll\.train\.batch_size: 128 ran out of memory during training "
+                                           r"\(\[enforce fail .*can't allocate memory"):
+        train_stage.main(stage_args("swiss_roll"))
+    assert not (folder / "models").exists()
+
+
+@pytest.mark.parametrize("name", ["swiss_roll", "mnist"])
+@pytest.mark.pipeline
+def test_the_memory_of_a_training_step_is_bounded_from_below_without_allocating_it(name):
+    """The bound grows with the batch as the saved tensors do, and a real step (its peak resident
+    memory, measured in a fresh process) needs at least what it says."""
+    from dpm import bench, memory, model as models
+    section = cfg.load_profile("smoke").section(name)
+    info = bench.synthetic_info(name, section)
+    model = models.build(name, section, info, seed=0).to(memory.META)
+    objective = Objective.of(section, info, memory.META)
+    small, large = (memory.training_step_bytes(model, objective, b, info.n_dims) for b in (64, 2 ** 30))
+    assert small < large and large > 2 ** 30 * info.n_dims * 4  # 2^30 examples: nothing allocated
+    batch = 4096 if name == "swiss_roll" else 256
+    bound = memory.training_step_bytes(model, objective, batch, info.n_dims)
+    step = (f"import resource, torch; from dpm import bench, config as cfg, model as models\n"
+            f"from dpm.objective import Objective\n"
+            f"section = cfg.load_profile('smoke').section('{name}'); info = bench.synthetic_info('{name}', section)\n"
+            f"model = models.build('{name}', section, info, seed=0); objective = Objective.of(section, info)\n"
+            f"x = bench.synthetic(info, {batch}, torch.Generator().manual_seed(0), torch.device('cpu'))\n"
+            f"optimiser = torch.optim.Adam(model.parameters())\n"
+            f"before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            f"objective.loss(model, x, torch.Generator().manual_seed(0)).backward(); optimiser.step()\n"
+            f"print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)\n")
+    grown = int(subprocess.run([sys.executable, "-c", step], cwd=ROOT, capture_output=True, text=True,
+                               check=True).stdout)
+    params = sum(p.numel() * 4 for p in model.parameters())
+    assert bound - 4 * params <= grown, (bound, grown)  # the parameters existed before the step

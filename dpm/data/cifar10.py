@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dpm.data.images import image_split
-from dpm.data.split import Split
+from dpm.data.split import Split, read_arrays
 from dpm.registry import Cifar10Data
 from dpm.data.fetch import (
     FROM_ENV,
@@ -156,8 +156,8 @@ def load_subset(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         images uint8 (N, 32, 32, 3) NHWC RGB in 0..255, labels uint8 (N,) in 0..9
         (N = 4000 for `SUBSET`).
     """
-    with np.load(path, allow_pickle=False) as npz:
-        images, labels = npz["x_train"], npz["y_train"]
+    arrays = read_arrays(path, ("x_train", "y_train"))
+    images, labels = arrays["x_train"], arrays["y_train"]
     if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE:
         raise ValueError(f"{path}: expected uint8 images (N, 32, 32, 3), "
                          f"got {images.dtype} {images.shape}")

@@ -9,6 +9,7 @@ scaled units so that it can be set beside K. Images are kept as their 8-bit leve
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -89,9 +90,30 @@ def save(split: Split, folder: str | Path) -> None:
 def load(folder: str | Path) -> Split:
     """Read a split written by ``save`` (plain arrays only: nothing is unpickled)."""
     folder = Path(folder)
-    with np.load(folder / "data.npz", allow_pickle=False) as arrays:
-        parts = {key: arrays[key] for key in ("train", "holdout", "true_log_likelihood_nats")}
+    parts = read_arrays(folder / "data.npz", ("train", "holdout", "true_log_likelihood_nats"))
     return Split(info=DataInfo.from_json(json.loads((folder / "meta.json").read_text())), **parts)
+
+
+def read_arrays(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of the npz file ``path``, plain arrays only: an array of Python objects
+    (which only unpickling could read, and so could run code) is refused, never loaded.
+
+    Raises:
+        ValueError: one line naming the file: an object array, a missing array, not an npz file.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return {key: arrays[key] for key in keys}
+    except ValueError as error:
+        if "allow_pickle" not in str(error):
+            raise ValueError(f"{path}: {error}") from None
+        raise ValueError(f"{path}: holds an array of Python objects, which only unpickling could read (and so "
+                         f"could run code): refused; remake the file with the stage that writes it") from None
+    except KeyError as error:
+        raise ValueError(f"{path}: no array {error.args[0].split()[0]!r} in it; remake the "
+                         f"file with the stage that writes it") from None
+    except (zipfile.BadZipFile, EOFError) as error:
+        raise ValueError(f"{path}: not an npz file this library can read ({error}); remake it") from None
 
 
 def load_info(folder: str | Path) -> DataInfo:
