@@ -2,7 +2,8 @@
 
 TensorBoard events go to RUNS_DIR/<run name>, one folder per run, earlier runs kept
 (dpm/tensorboard.py). The learning curve CSV has one row per logged iteration, with the profile
-and the hardware on each.
+and the hardware on each, and no wall-clock time: that curve (iteration, seconds, holdout K) goes
+beside the ``--provenance`` file, as FILE with the suffix ``.csv``, drawn by DVC's time plots.
 
 With params.yaml's ``processes`` above 1 (0: one per visible GPU) the stage runs itself again
 under torchrun, that many processes data-parallel (dpm/distributed.py); rank 0 writes the
@@ -91,8 +92,12 @@ def main(argv: list[str] | None) -> None:
                        "processes": n_processes, "batch_size": section.train.batch_size,
                        "global_batch_size": n_processes * section.train.batch_size}, args.model_file)
     with atomic_path(args.curve_csv) as tmp:
-        pd.DataFrame(history).assign(profile=config.profile, hardware=hardware).to_csv(tmp, index=False)
+        pd.DataFrame([_untimed(row) for row in history]).assign(profile=config.profile, hardware=hardware).to_csv(
+            tmp, index=False)
     common.write_provenance(args.provenance, train_seconds=history[-1]["seconds"] if history else 0.0)
+    if args.provenance is not None:  # the curve by wall-clock time, beside the provenance: no stage reads it
+        with atomic_path(args.provenance.with_suffix(".csv")) as tmp:
+            pd.DataFrame(history)[["iteration", "seconds", "holdout_K_bits"]].to_csv(tmp, index=False)
 
 
 def _untimed(row: dict) -> dict:

@@ -20,11 +20,12 @@ def test_each_learning_curve_has_a_plot_by_iteration_and_one_by_time():
         # the label of the committed results (quick profile): the same as every table's and figure's
         label = json.loads((ROOT / f"results/metrics/{dataset}.json").read_text())["label"]
         unit = UNITS[registry.get(dataset).paper.unit]
-        for view, x, x_label in (("iteration", "iteration", "training iteration"),
-                                 ("time", "seconds", "training time (s, wall clock)")):
+        for view, x, x_label, csv in (
+                ("iteration", "iteration", "training iteration", f"results/curves/{dataset}.csv"),
+                ("time", "seconds", "training time (s, wall clock)", f"results/provenance/train/{dataset}.csv")):
             spec = plots[f"{dataset}_K_by_{view}"]
-            assert spec["x"] == x and spec["x_label"] == x_label and x in curves.COLUMNS
-            assert spec["y"] == {f"results/curves/{dataset}.csv": "holdout_K_bits"}
+            assert spec["x"] == x and spec["x_label"] == x_label
+            assert spec["y"] == {csv: "holdout_K_bits"}
             assert spec["y_label"] == f"holdout K ({unit})"
             name = spec["title"].split(":")[0]
             assert label.startswith(name), (name, label)  # "texture stand-in", never "bark"
@@ -35,4 +36,6 @@ def test_the_curve_files_are_stage_outputs_drawn_only_by_the_plots_above():
     """No stage-level plot props: each CSV would otherwise be drawn a third time, all columns by row."""
     train = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]["do"]
     assert "plots" not in train
-    assert {"results/curves/${item}.csv": {"cache": False, "persist": True}} in train["outs"]
+    for curve in ("results/curves/${item}.csv", "results/provenance/train/${item}.csv"):
+        assert {curve: {"cache": False, "persist": True}} in train["outs"]
+    assert "seconds" not in curves.COLUMNS  # the curve other stages read is the same bytes for the same weights
