@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import tempfile
 import time
@@ -38,7 +39,7 @@ from torch import Tensor
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from dpm import config as cfg, device as devices, model as models, registry
+from dpm import config as cfg, device as devices, experiment as experiments, model as models, registry, train
 from dpm.atomic import atomic_write_text
 from dpm.data import heartbeat
 from dpm.data.scaling import Scaling
@@ -46,7 +47,6 @@ from dpm.data.split import DataInfo
 from dpm.objective import Objective
 from dpm.provenance import git_commit
 from dpm.sampling import reverse_trajectory
-from dpm.train import Run, fit, optimiser_of, update
 
 MIN_TRAIN_STEPS = 3
 PHASES = ("forward", "bound", "backward", "optimiser")
@@ -131,21 +131,22 @@ def _timed(step: Callable[[], object], seconds: float, min_calls: int, device: t
     return (time.perf_counter() - start) / n_calls, n_calls
 
 
-def measure_training(model: models.DiffusionModel, section, info: DataInfo, device: torch.device,
-                     seconds: float, batch_size: int) -> tuple[float, int]:
-    """Training examples per second and the number of timed steps, each the training loop's own
-    step (dpm/train.py): a batch, −K by the dataset's objective, back-propagation, Adam."""
-    objective = Objective.of(section, info, device)
-    generator = torch.Generator(device=device).manual_seed(section.train.seed)
-    pool = synthetic(info, 4 * batch_size, generator, device)
-    optimiser, _ = optimiser_of(model, section.train)
-
-    def step() -> None:
-        batch = pool[torch.randint(len(pool), (batch_size,), generator=generator, device=device)]
-        update(model, optimiser, objective.loss(model, batch, generator))
-
-    per_step, n_steps = _timed(step, seconds, MIN_TRAIN_STEPS, device)
-    return batch_size / per_step, n_steps
+def measure_training(experiment: experiments.Experiment, seconds: float, batch_size: int) -> tuple[float, int]:
+    """Training examples per second and the number of timed steps of ``dpm.train.fit``'s own step
+    (a batch, −K by the dataset's objective, back-propagation, Adam) on synthetic data, its first
+    iteration (the warm-up) left out: a fit of MIN_TRAIN_STEPS + 1 iterations to gauge the step,
+    then, if that was shorter than ``seconds``, one long enough to last them."""
+    generator = torch.Generator(device=experiment.device).manual_seed(experiment.section.train.seed)
+    pool = synthetic(experiment.info, 4 * batch_size, generator, experiment.device)
+    x_curve = experiment.objective.prepare(pool[:2], generator)
+    n_iterations = MIN_TRAIN_STEPS + 1
+    with tempfile.TemporaryDirectory() as folder:
+        gauge = train.timed_fit(experiment, pool, x_curve, n_iterations, Path(folder), batch_size=batch_size)
+        if gauge["seconds_per_step"] * n_iterations < seconds:
+            n_iterations = max(n_iterations, math.ceil(seconds / max(gauge["seconds_per_step"], 1e-9)))
+            gauge = train.timed_fit(experiment, pool, x_curve, n_iterations, Path(folder) / "long",
+                                    batch_size=batch_size)
+    return gauge["examples_per_s"], n_iterations - max(1, n_iterations // 10)
 
 
 def launches_kernel(func) -> bool:
@@ -206,11 +207,11 @@ def count_operations(name: str, config: cfg.Config) -> dict:
         c = replace(section.train, n_iterations=n_iterations, checkpoint_every=10 ** 6, log_every=10 ** 6)
         generator = torch.Generator().manual_seed(c.seed)
         x = synthetic(info, 4 * c.batch_size, generator, cpu)
-        model = models.build(name, section, info, x, c.seed)
-        objective = Objective.of(section, info, cpu)
-        x_curve = objective.prepare(x[:2], generator)
-        with tempfile.TemporaryDirectory() as folder, _PhaseCounter(model.net) as counter:
-            fit(model, objective, x, x_curve, c, Run(checkpoint_dir=Path(folder), fingerprint="ops", progress=False))
+        experiment = experiments.build(name, section, info, cpu, x)
+        x_curve = experiment.objective.prepare(x[:2], generator)
+        with tempfile.TemporaryDirectory() as folder, _PhaseCounter(experiment.model.net) as counter:
+            train.fit(experiment.model, experiment.objective, x, x_curve, c,
+                      train.Run(checkpoint_dir=Path(folder), fingerprint="ops", progress=False))
         counts.append(counter.counts)
     n_steps = COUNTED_ITERATIONS[1] - COUNTED_ITERATIONS[0]
     per_phase = {f"ops_{phase}": (counts[1][phase] - counts[0][phase]) / n_steps for phase in PHASES}
@@ -269,10 +270,9 @@ def measure_model(name: str, config: cfg.Config, device: torch.device, seconds: 
     section = config.section(name)
     info = synthetic_info(name, section)
     mark = _memory_mark(device)
-    model = models.build(name, section, info, seed=section.train.seed).to(device)
-    if compile:
-        model.net.compile()
-    rate, n_steps = measure_training(model, section, info, device, seconds, section.train.batch_size)
+    experiment = experiments.build(name, section, info, device, compile=compile)
+    model = experiment.model
+    rate, n_steps = measure_training(experiment, seconds, section.train.batch_size)
     sample_seconds, n_run = measure_sampling(model, info, device, seconds)
     batch = sample_batch_size(section)
     batched_seconds, _ = measure_sampling(model, info, device, seconds, batch)
@@ -303,10 +303,7 @@ def project_paper(name: str, paper: cfg.Config, device: torch.device, seconds: f
     """Hours to train the paper profile's model of ``name`` on ``device``, from its measured throughput."""
     section = paper.section(name)
     info = synthetic_info(name, section)
-    model = models.build(name, section, info, seed=section.train.seed).to(device)
-    if compile:
-        model.net.compile()
-    rate, _ = measure_training(model, section, info, device, seconds, batch_size)
+    rate, _ = measure_training(experiments.build(name, section, info, device, compile=compile), seconds, batch_size)
     return {"paper_train_examples_per_s": rate, "paper_measured_batch": batch_size,
             "paper_batch_size": section.train.batch_size, "paper_n_iterations": section.train.n_iterations,
             "paper_train_hours": section.train.n_iterations * section.train.batch_size / rate / 3600}

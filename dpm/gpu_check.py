@@ -52,7 +52,6 @@ import tempfile
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -63,12 +62,13 @@ import yaml
 from torch import Tensor
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from dpm import bench, config as cfg, device as devices, distributed, model as models, registry, sampling
+from dpm import bench, config as cfg, device as devices, distributed, experiment as experiments, model as models
+from dpm import registry, sampling, train
 from dpm.atomic import atomic_torch_save, atomic_write_text
 from dpm.bound import to_bits
 from dpm.objective import Objective
 from dpm.provenance import git_commit
-from dpm.train import Run, fit, load_checkpoint
+from dpm.train import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = tuple(name for name in registry.NAMES if not registry.get(name).fetched)
@@ -95,32 +95,14 @@ def structured(info, n: int, generator: torch.Generator) -> Tensor:
 
 
 def setup(name: str, section, device: torch.device):
-    """The model of ``name`` (built on the CPU: the same weights on any device), its objective,
-    structured training data and a learning-curve batch, on ``device``."""
+    """The experiment of ``name`` (the same weights on any device), structured training data and
+    a learning-curve batch, on ``device``."""
     info = bench.synthetic_info(name, section)
     generator = torch.Generator().manual_seed(section.train.seed)
     x = structured(info, N_TRAIN, generator)
-    model = models.build(name, section, info, x, section.train.seed).to(device)
-    objective = Objective.of(section, info, device)
-    x_curve = objective.prepare(structured(info, N_CURVE, generator), generator)
-    return model, objective, x.to(device), x_curve.to(device)
-
-
-def train(model, objective, x: Tensor, x_curve: Tensor, section, n_iterations: int, folder: Path,
-          checkpoint_every: int | None = None) -> dict:
-    """``fit`` for ``n_iterations`` with the section's optimiser settings; its own step timed
-    between its first log (a tenth of the way) and its last."""
-    c = replace(section.train, n_iterations=n_iterations, checkpoint_every=checkpoint_every or n_iterations,
-                log_every=max(1, n_iterations // 10))
-    start = time.perf_counter()
-    history = fit(model, objective, x, x_curve, c, Run(checkpoint_dir=folder, fingerprint="gpu_check", progress=False))
-    result = {"iterations": n_iterations, "seconds": round(time.perf_counter() - start, 3)}
-    if history:  # rank 0
-        first, last = history[0], history[-1]
-        per_step = (last["seconds"] - first["seconds"]) / max(1, last["iteration"] - first["iteration"])
-        result.update(seconds_per_step=per_step, examples_per_s=c.batch_size / per_step if per_step else None,
-                      holdout_K_bits=[row["holdout_K_bits"] for row in history])
-    return result
+    experiment = experiments.build(name, section, info, device, x)
+    x_curve = experiment.objective.prepare(structured(info, N_CURVE, generator), generator)
+    return experiment, x.to(device), x_curve.to(device)
 
 
 @torch.no_grad()
@@ -167,9 +149,10 @@ def check_samples(model, n_dims: int, device: torch.device) -> dict:
 def check_model(name: str, config: cfg.Config, device: torch.device, folder: Path) -> dict:
     """Train, compare with the CPU and sample the model of ``name`` (module docstring: models)."""
     section = config.section(name)
-    model, objective, x, x_curve = setup(name, section, device)
+    experiment, x, x_curve = setup(name, section, device)
+    model, objective = experiment.model, experiment.objective
     before = fixed_k(model, objective, x_curve)
-    training = train(model, objective, x, x_curve, section, MODEL_ITERATIONS, folder / name)
+    training = train.timed_fit(experiment, x, x_curve, MODEL_ITERATIONS, folder / name)
     after = fixed_k(model, objective, x_curve)
     per_t, samples = compare_k(model, x_curve), check_samples(model, x.shape[1], device)
     hours = section.train.n_iterations * training["seconds_per_step"] / 3600
@@ -283,11 +266,11 @@ def fit_worker(out: Path, profile: str, device_name: str) -> None:
     if device.type == "cuda":
         torch.use_deterministic_algorithms(True, warn_only=True)
     section = config.section(VARIANT_DATASET)
-    model, objective, x, x_curve = setup(VARIANT_DATASET, section, device)
+    experiment, x, x_curve = setup(VARIANT_DATASET, section, device)
     steps = []
     register_optimizer_step_post_hook(lambda *_: steps.append(None))
-    train(model, objective, x, x_curve, section, RESUME_ITERATIONS, out, RESUME_CHECKPOINT_EVERY)
-    atomic_torch_save({"model": model.state_dict(), "steps": len(steps)}, out / "final.pt")
+    train.timed_fit(experiment, x, x_curve, RESUME_ITERATIONS, out, RESUME_CHECKPOINT_EVERY)
+    atomic_torch_save({"model": experiment.model.state_dict(), "steps": len(steps)}, out / "final.pt")
 
 
 def check_variants(config: cfg.Config, device: torch.device, folder: Path) -> dict:
@@ -296,12 +279,13 @@ def check_variants(config: cfg.Config, device: torch.device, folder: Path) -> di
     section = config.section(VARIANT_DATASET)
     runs = {}
     for name, amp, compiled in (("float32", False, False), ("amp", True, False), ("compile", section.train.amp, True)):
-        model, objective, x, x_curve = setup(VARIANT_DATASET, cfg.with_overrides(
+        experiment, x, x_curve = setup(VARIANT_DATASET, cfg.with_overrides(
             section, {"train.amp": amp}, VARIANT_DATASET), device)
+        model, objective = experiment.model, experiment.objective
         before = fixed_k(model, objective, x_curve)
         if compiled:
             model.net.compile()
-        training = train(model, objective, x, x_curve, section, VARIANT_ITERATIONS, folder / name)
+        training = train.timed_fit(experiment, x, x_curve, VARIANT_ITERATIONS, folder / name)
         after = fixed_k(model, objective, x_curve)
         runs[name] = {**training, "amp": amp, "K_before_bits": before, "K_after_bits": after, "K_gain_bits": after - before}
     reference = runs["amp" if section.train.amp else "float32"]
@@ -335,10 +319,11 @@ def ddp_worker(out: Path, profile: str, device_name: str) -> None:
     config = cfg.load_profile(profile)
     device = distributed.setup(devices.resolve(device_name, config.tf32))
     section = config.section(VARIANT_DATASET)
-    model, objective, x, x_curve = setup(VARIANT_DATASET, section, device)
+    experiment, x, x_curve = setup(VARIANT_DATASET, section, device)
     with tempfile.TemporaryDirectory() as folder:
-        training = train(model, objective, x, x_curve, section, DDP_ITERATIONS, Path(folder))
-    wrapper, collectives = check_wrapper(model, objective, x[:section.train.batch_size]), check_collectives(device)
+        training = train.timed_fit(experiment, x, x_curve, DDP_ITERATIONS, Path(folder))
+    wrapper = check_wrapper(experiment.model, experiment.objective, x[:section.train.batch_size])
+    collectives = check_collectives(device)
     if distributed.rank() == 0:
         atomic_write_text(out, json.dumps({
             "processes": distributed.world_size(), "dataset": VARIANT_DATASET, "fit": training,

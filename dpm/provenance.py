@@ -3,7 +3,11 @@ software it was computed with."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dpm import device as devices
@@ -44,3 +48,14 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
+
+
+def fingerprint(*parts: object) -> str:
+    """A short hash of JSON-able parts (configuration sections, digests)."""
+    text = json.dumps([dataclasses.asdict(p) if dataclasses.is_dataclass(p) else p for p in parts], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

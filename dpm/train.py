@@ -21,10 +21,12 @@ fingerprint includes it; a checkpoint of another number is not used).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
 import math
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +36,14 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from dpm import distributed
+from dpm import distributed, experiment as experiments, provenance
 from dpm.atomic import atomic_torch_save
 from dpm.bound import to_bits
 from dpm.config import TrainConfig
+from dpm.data.split import Split
 from dpm.model import DiffusionModel
 from dpm.objective import Objective
+from dpm.provenance import computed_on
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +86,15 @@ class Run:
 
 
 def training_modules() -> list[ModuleType]:
-    """The modules whose code determines a trained model: the loop, the objective, the model and
-    the data's codec. Editing any other module (figures, the benchmark, the stages' plumbing)
+    """The modules whose code determines a trained model: the loop, the experiment's setup (and its
+    evaluation, which the experiment module holds), the objective, the model and the data's codec. Editing any other module (figures, the benchmark, the stages' plumbing)
     keeps every checkpoint; tests/test_train.py checks that this list covers what training imports."""
     import sys
 
-    from dpm import bound, diffusion, model, nets, objective, schedules, temporal
+    from dpm import bound, diffusion, evaluate, model, nets, objective, schedules, temporal
     from dpm.data import images, scaling, split
-    return [sys.modules[__name__], distributed, objective, model, nets, temporal, diffusion, schedules, bound,
-            images, split, scaling]
+    return [sys.modules[__name__], experiments, evaluate, distributed, objective, model, nets, temporal, diffusion,
+            schedules, bound, images, split, scaling]
 
 
 def source_digest(modules: list[ModuleType]) -> str:
@@ -386,3 +390,66 @@ def _say_why_afresh(run: Run) -> None:
                  "training code or the number of processes differs); training starts afresh, and the "
                  "checkpoints of the %d most recent configurations are kept", run.checkpoint_dir, len(others),
                  KEPT_CONFIGURATIONS)
+
+
+# --- A run of an experiment (dpm/experiment.py): the stages', the studies', the benchmark's ---
+
+def run_fingerprint(name: str, section, data_digest: str, processes: int) -> str:
+    """What a checkpoint of a training run can be resumed under: the sections training reads, the
+    data's digest, the training code's (``dpm.train.training_modules``) and the number of
+    processes (each rank's generator is in the checkpoint). The device type is not in it: a
+    checkpoint continues on another device type (``dpm.train`` re-seeds its generator)."""
+    return provenance.fingerprint(name, section.data, section.diffusion, section.net, section.train, data_digest,
+                                   source_digest(training_modules()), {"processes": processes})
+
+
+def fit_experiment(experiment: experiments.Experiment, split: Split, run: Run) -> list[dict]:
+    """``fit`` on the split's training data, its learning curve on the first
+    ``train.n_log_examples`` of the holdout (dequantised as evaluation's, ``experiment.holdout``).
+    Returns the learning curve."""
+    x_curve = experiments.holdout(experiment, split.holdout[:experiment.section.train.n_log_examples])
+    x_train = torch.from_numpy(split.train).to(experiment.device)
+    return fit(experiment.model, experiment.objective, x_train, x_curve, experiment.section.train, run)
+
+
+def fit_in_memory(experiment: experiments.Experiment, split: Split, name: str) -> list[dict]:
+    """``fit_experiment`` with checkpoints in a temporary folder (nothing resumed, nothing kept) and no
+    TensorBoard: a run whose model is evaluated and thrown away (an ablation variant)."""
+    with tempfile.TemporaryDirectory(prefix=f"{name}-") as checkpoints:
+        return fit_experiment(experiment, split, Run(Path(checkpoints), name, progress=False))
+
+
+def timed_fit(experiment: experiments.Experiment, x_train: Tensor, x_curve: Tensor, n_iterations: int, folder: Path,
+              checkpoint_every: int | None = None, batch_size: int | None = None) -> dict:
+    """``fit`` for ``n_iterations`` with the section's optimiser settings, its own step
+    timed between its first log (a tenth of the way) and its last: the whole run's seconds, seconds
+    per step, examples per second and the holdout K at each log (the benchmark, the GPU check).
+    ``batch_size`` replaces the section's (the benchmark's projection to the paper's batch)."""
+    c = dataclasses.replace(experiment.section.train, n_iterations=n_iterations,
+                            checkpoint_every=checkpoint_every or n_iterations, log_every=max(1, n_iterations // 10),
+                            batch_size=batch_size or experiment.section.train.batch_size)
+    start = time.perf_counter()
+    history = fit(experiment.model, experiment.objective, x_train, x_curve, c,
+                  Run(checkpoint_dir=folder, fingerprint="timed", progress=False))
+    result = {"iterations": n_iterations, "seconds": round(time.perf_counter() - start, 3)}
+    if history:  # rank 0
+        first, last = history[0], history[-1]
+        per_step = (last["seconds"] - first["seconds"]) / max(1, last["iteration"] - first["iteration"])
+        result.update(seconds_per_step=per_step, examples_per_s=c.batch_size / per_step if per_step else None,
+                      holdout_K_bits=[row["holdout_K_bits"] for row in history])
+    return result
+
+
+def model_record(experiment: experiments.Experiment, history: list[dict], profile: str, processes: int = 1) -> dict:
+    """What a model file holds: the weights and what they depend on (dataset, profile, device,
+    processes, batch sizes) and the learning curve without its wall-clock times, so that a retrain
+    to the same weights writes the same bytes (``dpm.atomic.atomic_torch_save``)."""
+    batch_size = experiment.section.train.batch_size
+    return {"model": experiment.model.state_dict(), "dataset": experiment.name, "profile": profile,
+            **computed_on(experiment.device), "history": [untimed(row) for row in history],
+            "processes": processes, "batch_size": batch_size, "global_batch_size": processes * batch_size}
+
+
+def untimed(row: dict) -> dict:
+    """A learning-curve row without its wall-clock time."""
+    return {key: value for key, value in row.items() if key != "seconds"}

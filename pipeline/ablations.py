@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import time
 from pathlib import Path
 
-from dpm import ablations, device as devices, registry
+import numpy as np
+
+from dpm import device as devices, experiment as experiments, registry, train
 from dpm.data import split as splits
 from pipeline import common
 
@@ -34,23 +37,16 @@ def variant_split(config, variant: str, data_dir: Path) -> splits.Split:
     return registry.get(dataset).data_module().make_split(data, None)
 
 
-def record(config, variant: str, split: splits.Split, result: ablations.Result, device) -> dict:
-    """The metrics JSON of a variant."""
-    v, section, e = config.ablations.variants[variant], config.ablation_section(variant), result.evaluation
+def record(config, variant: str, split: splits.Split, metrics: dict, history: list[dict], seconds: dict) -> dict:
+    """The metrics JSON of a variant: the metrics of every evaluated model (dpm/experiment.py) with
+    what the variant is, its learning curve, its full section and what it cost."""
+    v, section = config.ablations.variants[variant], config.ablation_section(variant)
     return {
-        "variant": variant, "ablation": list(v.ablation), "baseline": v.baseline, "dataset": v.dataset,
-        "label": split.info.label, "profile": config.profile, "unit": split.info.unit, "set": v.set,
-        "budget": config.ablations.budget.get(v.dataset, {}),
-        "n_iterations": section.train.n_iterations, "train_seed": section.train.seed, "eval_seed": section.eval.seed,
-        "K": e.k.mean_bits, "K_se": e.k.se_bits,
-        "K_minus_L_null": e.gain.mean_bits, "K_minus_L_null_se": e.gain.se_bits,
-        "L_null": e.l_null.mean_bits, "K_uniform_t": e.k_uniform_t.mean_bits, "K_uniform_t_se": e.k_uniform_t.se_bits,
-        "K_over_t": "importance-sampled t" if split.info.is_image else "exact",
-        "neighbours_differ": (ablations.neighbours_differ(split.train, split.info.image_shape)
+        "variant": variant, "ablation": list(v.ablation), "baseline": v.baseline, **metrics,
+        "profile": config.profile, "set": v.set, "budget": config.ablations.budget.get(v.dataset, {}),
+        "neighbours_differ": (neighbours_differ(split.train, split.info.image_shape)
                               if split.info.is_image else None),
-        "n_holdout": len(split.holdout), "n_repeats": section.eval.n_repeats, "n_parameters": result.n_parameters,
-        "train_seconds": result.train_seconds, "seconds": result.seconds, "history": result.history,
-        "section": dataclasses.asdict(section), **common.provenance(device),
+        **seconds, "history": history, "section": dataclasses.asdict(section), "git_commit": common.git_commit(),
     }
 
 
@@ -64,13 +60,29 @@ def main(argv: list[str] | None) -> None:
     if args.variant not in config.ablations.variants:
         raise common.StageError(f"unknown ablation variant {args.variant!r}; params.yaml's ablations.variants has "
                                 f"{', '.join(config.ablations.variants)}")
+    start = time.perf_counter()
     device = devices.resolve(config.device, config.tf32)
     dataset, section = config.ablations.variants[args.variant].dataset, config.ablation_section(args.variant)
     split = variant_split(config, args.variant, args.data_dir)
-    result = ablations.run_variant(dataset, section, split, device,
-                                   common.fingerprint(args.variant, section.data, section.diffusion, section.net,
-                                                      section.train))
-    common.write_json(args.metrics_json, record(config, args.variant, split, result, device))
+    experiment = experiments.build(dataset, section, split.info, device, split.train)
+    history = train.fit_in_memory(experiment, split, args.variant)
+    result = experiments.evaluate_on(experiment, split.holdout)
+    common.write_json(args.metrics_json, record(
+        config, args.variant, split, experiments.metrics(experiment, result, len(split.holdout)), history,
+        {"train_seconds": history[-1]["seconds"], "seconds": time.perf_counter() - start}))
+
+
+def neighbours_differ(levels: np.ndarray, shape: tuple[int, int, int]) -> float:
+    """The fraction of horizontally or vertically adjacent pixel pairs whose 8-bit levels differ.
+
+    Args:
+        levels: (N, C·H·W) images as stored; shape: (C, H, W). A pixel's colours count together:
+            a pair differs if any colour does.
+    """
+    images = levels.reshape(len(levels), *shape)  # (N, C, H, W)
+    across = (images[..., :, 1:] != images[..., :, :-1]).any(axis=1)  # (N, H, W − 1)
+    down = (images[..., 1:, :] != images[..., :-1, :]).any(axis=1)  # (N, H − 1, W)
+    return float((across.sum() + down.sum()) / (across.size + down.size))
 
 
 if __name__ == "__main__":

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -62,12 +60,13 @@ def _record_imports() -> None:
                             "files": ours}) + "\n")
 
 
-def load_config() -> cfg.Config:
-    """params.yaml, validated (raises ConfigError naming the key), ``threads`` checked against this
-    machine's cores; torch's CPU threads set to it, whichever tool runs the stage (Snakemake also
-    schedules the stage as that many cores)."""
+def load_config(overrides: dict | None = None) -> cfg.Config:
+    """params.yaml with dotted ``overrides`` (a study's ``{"mnist.train.seed": 1}``), validated as a
+    whole (raises ConfigError naming the key), ``threads`` checked against this machine's cores;
+    torch's CPU threads set to it, whichever tool runs the stage (Snakemake also schedules the
+    stage as that many cores)."""
     import torch
-    config = cfg.load(PARAMS)
+    config = cfg.load(PARAMS, overrides)
     problem = threads_problem(config.threads)
     if problem:
         raise cfg.ConfigError(f"threads: {problem}")
@@ -83,17 +82,6 @@ def threads_problem(threads: int) -> str | None:
         return None
     return (f"{threads}, but this machine gives this process {cores} core{'s' if cores > 1 else ''}: "
             f"set threads to at most {cores}")
-
-
-def fingerprint(*parts: object) -> str:
-    """A short hash of JSON-able parts (configuration sections, data digests)."""
-    text = json.dumps([asdict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def file_digest(path: str | Path) -> str:
-    """sha256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def provenance_option(parser) -> None:

@@ -15,10 +15,7 @@ import argparse
 import time
 from pathlib import Path
 
-import torch
-
-from dpm import registry
-from dpm.evaluate import Estimate, evaluate
+from dpm import experiment as experiments, registry
 from dpm.model import load_trained
 from pipeline import common
 
@@ -32,27 +29,14 @@ def main(argv: list[str] | None) -> None:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     trained = load_trained(args.dataset, args.data_dir, args.model_file, common.load_config())
-    section, split, objective = trained.section, trained.split, trained.objective
-    noise = torch.Generator(device=trained.device).manual_seed(section.eval.seed)
-    x = objective.prepare(torch.from_numpy(split.holdout).to(trained.device), noise)
-    result = evaluate(trained.model, objective, x, section.eval)
-    known = len(split.true_log_likelihood_nats) > 0
-    true_ll = Estimate.of(torch.from_numpy(split.true_log_likelihood_nats)).mean_bits if known else None
+    experiment, split = experiments.load(trained), trained.split
+    result = experiments.evaluate_on(experiment, split.holdout)
+    true_ll = experiments.true_log_likelihood(split)
     common.write_json(args.metrics_json, {
-        "dataset": args.dataset, "label": split.info.label, "profile": trained.config.profile,
-        "unit": split.info.unit, "K": result.k.mean_bits, "K_se": result.k.se_bits,
-        "K_mc": result.k_uniform_t.mean_bits, "K_mc_se": result.k_uniform_t.se_bits,
-        "K_over_t": "importance-sampled t" if objective.n_t else "exact",
-        "L_null": result.l_null.mean_bits, "K_minus_L_null": result.gain.mean_bits,
-        "K_minus_L_null_se": result.gain.se_bits,
+        **experiments.metrics(experiment, result, len(split.holdout)), "profile": trained.config.profile,
         "true_log_likelihood": true_ll, "gap_to_true": None if true_ll is None else true_ll - result.k.mean_bits,
-        "terms": result.terms_bits,
-        "T": section.diffusion.n_steps, "beta_1": section.diffusion.beta_1,
-        "schedule": section.diffusion.schedule, "parameterisation": section.diffusion.parameterisation,
-        "beta_T": result.beta_T, "dequantisation": split.info.dequantisation,
-        "n_holdout": len(x), "n_repeats": section.eval.n_repeats, "n_iterations": section.train.n_iterations,
-        "n_parameters": sum(p.numel() for p in trained.model.parameters()),
-        "train_device": trained.saved["device"], **common.computed_on(trained.device),
+        "terms": result.terms_bits, "dequantisation": split.info.dequantisation,
+        "train_device": trained.saved["device"],
     })
     common.write_json(args.headline_json, {args.dataset: {"K": result.k.mean_bits,
                                                           "K_minus_L_null": result.gain.mean_bits}})

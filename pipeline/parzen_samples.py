@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dpm import sampling
+from dpm import provenance, sampling
 from dpm.atomic import atomic_path, atomic_write_text
 from dpm.model import load_trained
 from pipeline import common
@@ -46,8 +46,8 @@ def main(argv: list[str] | None) -> None:
     device = sampling.shard_device(trained.device, args.shard)
     model = trained.model.to(device)
     batches = list(range(args.shard, c.n_batches(), args.n_shards))
-    key = common.fingerprint(c, trained.section.diffusion, trained.section.net, device.type, trained.config.tf32,
-                             common.file_digest(args.model_file))
+    key = provenance.fingerprint(c, trained.section.diffusion, trained.section.net, device.type, trained.config.tf32,
+                             provenance.file_digest(args.model_file))
     done = _resume_dir(args.resume_dir, key)
     n_dims = trained.info.n_dims
     start, drawn = time.perf_counter(), 0

@@ -60,7 +60,7 @@ def model_rows(trained, n_samples: int, test: np.ndarray, validation: np.ndarray
     with torch.no_grad():
         centres = draw(trained.model, c, n_samples, n_dims, trained.device)
     seconds = time.perf_counter() - start
-    n_iterations = trained.saved.get("n_iterations", trained.section.train.n_iterations)
+    n_iterations = trained.saved["history"][-1]["iteration"]  # the model's own training (the study's, or the main one's)
     rows = []
     for final, x in centres.items():
         result = parzen.estimate(test, validation, codec.decode(x).reshape(len(x), n_dims), device=device)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline import common, retrain
+from dpm import device as devices
+from pipeline import common, train as train_stage
 
 DATASET = "mnist"
 
@@ -23,10 +24,11 @@ def main(argv: list[str] | None) -> None:
     for name in ("data_dir", "models_dir", "checkpoint_dir"):
         parser.add_argument(name, type=Path)
     args = parser.parse_args(argv)
-    for n in common.load_config().parzen_study.n_iterations:
-        config = retrain.load_config({f"{DATASET}.train.n_iterations": n})
-        retrain.train_model(DATASET, args.data_dir, config, args.checkpoint_dir / f"{DATASET}_{n}",
-                            args.models_dir / f"{DATASET}_{n}.pt")
+    config = common.load_config()
+    device = devices.resolve(config.device, config.tf32)
+    for n in config.parzen_study.n_iterations:
+        train_stage.train_model(DATASET, args.data_dir, common.load_config({f"{DATASET}.train.n_iterations": n}),
+                                device, args.checkpoint_dir / f"{DATASET}_{n}", args.models_dir / f"{DATASET}_{n}.pt")
 
 
 if __name__ == "__main__":

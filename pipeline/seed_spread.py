@@ -14,8 +14,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dpm import device as devices, registry
-from pipeline import common, retrain
+from dpm import device as devices, experiment as experiments, registry
+from dpm.model import load_trained
+from pipeline import common, train as train_stage
 
 
 def main(argv: list[str] | None) -> None:
@@ -25,17 +26,22 @@ def main(argv: list[str] | None) -> None:
         parser.add_argument(name, type=Path)
     args = parser.parse_args(argv)
     config = common.load_config()
+    device = devices.resolve(config.device, config.tf32)
     main_seed = config.section(args.dataset).train.seed
     rows = []
     for offset in config.seed_spread.seed_offsets:
         seed = main_seed + offset
-        seeded = retrain.load_config({f"{args.dataset}.train.seed": seed})
+        seeded = common.load_config({f"{args.dataset}.train.seed": seed})
         model_file = args.models_dir / f"seed_{seed}.pt"
-        retrain.train_model(args.dataset, args.data_dir, seeded, args.checkpoint_dir / f"seed_{seed}", model_file)
-        rows.append({"seed": seed, **retrain.evaluate_model(args.dataset, args.data_dir, model_file, seeded)})
-    common.write_json(args.out_json, {
-        "dataset": args.dataset, "profile": config.profile, "main_seed": main_seed, "seeds": rows,
-        **common.provenance(devices.resolve(config.device, config.tf32))})
+        history = train_stage.train_model(args.dataset, args.data_dir, seeded, device,
+                                          args.checkpoint_dir / f"seed_{seed}", model_file)
+        trained = load_trained(args.dataset, args.data_dir, model_file, seeded)
+        experiment = experiments.load(trained)
+        result = experiments.evaluate_on(experiment, trained.split.holdout)
+        rows.append({"seed": seed, **experiments.metrics(experiment, result, len(trained.split.holdout)),
+                     "train_seconds": history[-1]["seconds"] if history else None})
+    common.write_json(args.out_json, {"dataset": args.dataset, "profile": config.profile, "main_seed": main_seed,
+                                      "seeds": rows, **common.provenance(device)})
 
 
 if __name__ == "__main__":

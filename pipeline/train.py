@@ -28,13 +28,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dpm import config as cfg, device as devices, distributed, memory, model as models, registry, sampling
-from dpm import tensorboard, train
+from dpm import config as cfg, device as devices, distributed, memory, provenance, registry, sampling
+from dpm import experiment as experiments, tensorboard, train
 from dpm.atomic import atomic_path, atomic_torch_save
 from dpm.data import split as splits
 from dpm.data.images import ImageCodec
 from dpm.data.split import DataInfo
-from dpm.objective import Objective
 from pipeline import common
 
 
@@ -54,55 +53,53 @@ def main(argv: list[str] | None) -> None:
             raise common.StageError(failure)
         return
     device = distributed.setup(device)
-    lead = distributed.rank() == 0  # writes every output
-    section = config.section(args.dataset)
-    split = splits.load(args.data_dir)
-    x_train = torch.from_numpy(split.train)
-    model = models.build(args.dataset, section, split.info, x_train, section.train.seed).to(device)
-    if config.compile:
-        model.net.compile()  # in place: the state dict keeps its keys
-    objective = Objective.of(section, split.info, device)
-    hardware = devices.describe(device)
-    run = train.Run(
-        checkpoint_dir=args.checkpoint_dir,
-        fingerprint=common.fingerprint(args.dataset, section.data, section.diffusion, section.net, section.train,
-                                       common.file_digest(args.data_dir / "data.npz"),
-                                       train.source_digest(train.training_modules()),
-                                       {"processes": distributed.world_size()}),  # each rank's generator
-        name=tensorboard.run_name(args.runs_dir),
-        open_writer=functools.partial(tensorboard.open_writer, args.runs_dir,
-                                      _hparams(args.dataset, config, section, hardware)),
-        log_samples=_sample_logger(split.info, section.train.n_log_samples, device), progress=lead)
-    curve_noise = torch.Generator(device=device).manual_seed(section.eval.seed)
-    x_curve = objective.prepare(torch.from_numpy(split.holdout[:section.train.n_log_examples]).to(device), curve_noise)
-    try:
-        history = train.fit(model, objective, x_train.to(device), x_curve, section.train, run)
-    except RuntimeError as error:
-        if not memory.is_out_of_memory(error):
-            raise
-        raise common.StageError(f"{args.dataset}.train.batch_size: {section.train.batch_size} ran out of memory "
-                                f"during training ({str(error).splitlines()[0]}); the checkpoints saved are "
-                                f"kept") from None
-    n_processes = distributed.world_size()
-    distributed.finish()
-    if not lead:
+    history = train_model(args.dataset, args.data_dir, config, device, args.checkpoint_dir, args.model_file,
+                          args.runs_dir)
+    if distributed.rank() != 0:
         return
-    atomic_torch_save({"model": model.state_dict(), "dataset": args.dataset, "profile": config.profile,
-                       **common.computed_on(device), "history": [_untimed(row) for row in history],
-                       "processes": n_processes, "batch_size": section.train.batch_size,
-                       "global_batch_size": n_processes * section.train.batch_size}, args.model_file)
     with atomic_path(args.curve_csv) as tmp:
-        pd.DataFrame([_untimed(row) for row in history]).assign(profile=config.profile, hardware=hardware).to_csv(
-            tmp, index=False)
+        pd.DataFrame([train.untimed(row) for row in history]).assign(
+            profile=config.profile, hardware=devices.describe(device)).to_csv(tmp, index=False)
     common.write_provenance(args.provenance, train_seconds=history[-1]["seconds"] if history else 0.0)
     if args.provenance is not None:  # the curve by wall-clock time, beside the provenance: no stage reads it
         with atomic_path(args.provenance.with_suffix(".csv")) as tmp:
             pd.DataFrame(history)[["iteration", "seconds", "holdout_K_bits"]].to_csv(tmp, index=False)
 
 
-def _untimed(row: dict) -> dict:
-    """A learning-curve row without its wall-clock time."""
-    return {key: value for key, value in row.items() if key != "seconds"}
+def train_model(dataset: str, data_dir: Path, config, device: torch.device, checkpoint_dir: Path, model_file: Path,
+                runs_dir: Path | None = None) -> list[dict]:
+    """Train ``dataset``'s model of ``config`` on ``device``, resuming a checkpoint of the same
+    configuration from ``checkpoint_dir``, and save it to ``model_file`` (rank 0): the train
+    stage's run, and the studies' (seed spread, Parzen study: one process, ``runs_dir`` None, no
+    TensorBoard). Returns the learning curve (rank 0; empty on the others)."""
+    lead = distributed.rank() == 0  # writes every output
+    section = config.section(dataset)
+    split = splits.load(data_dir)
+    experiment = experiments.build(dataset, section, split.info, device, split.train, config.compile)
+    hardware = devices.describe(device)
+    run = train.Run(
+        checkpoint_dir=checkpoint_dir,
+        fingerprint=train.run_fingerprint(dataset, section, provenance.file_digest(data_dir / "data.npz"),
+                                          distributed.world_size()),
+        progress=lead and runs_dir is not None)
+    if runs_dir is not None:
+        run.name = tensorboard.run_name(runs_dir)
+        run.open_writer = functools.partial(tensorboard.open_writer, runs_dir,
+                                            _hparams(dataset, config, section, hardware))
+        run.log_samples = _sample_logger(split.info, section.train.n_log_samples, device)
+    try:
+        history = train.fit_experiment(experiment, split, run)
+    except RuntimeError as error:
+        if not memory.is_out_of_memory(error):
+            raise
+        raise common.StageError(f"{dataset}.train.batch_size: {section.train.batch_size} ran out of memory "
+                                f"during training ({str(error).splitlines()[0]}); the checkpoints saved are "
+                                f"kept") from None
+    n_processes = distributed.world_size()
+    distributed.finish()
+    if lead:
+        atomic_torch_save(train.model_record(experiment, history, config.profile, n_processes), model_file)
+    return history
 
 
 def preflight(dataset: str, data_dir: Path, config) -> tuple[torch.device, int]:
@@ -125,9 +122,9 @@ def check_memory(dataset: str, section, info: DataInfo, device: torch.device, n_
     free = memory.free_bytes(device)
     if free is None:
         return
-    model = models.build(dataset, section, info, seed=section.train.seed).to(memory.META)
+    on_meta = experiments.build(dataset, section, info, memory.META)
     half = getattr(section.train, "amp", False) and device.type == "cuda"  # bfloat16 activations
-    need = memory.training_step_bytes(model, Objective.of(section, info, memory.META), section.train.batch_size,
+    need = memory.training_step_bytes(on_meta.model, on_meta.objective, section.train.batch_size,
                                       info.n_dims, activation_scale=0.5 if half else 1.0)
     need *= n_processes if device.type == "cpu" else 1
     if need > free:

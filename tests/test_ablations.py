@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from dpm import ablations, config as cfg, nets
+from dpm import config as cfg, nets
 from pipeline import ablation_table
 from pipeline import ablations as stage
 
@@ -102,12 +102,12 @@ def test_neighbours_differ_counts_adjacent_pairs_across_and_down():
     across = [0 != 0, 0 != 1, 5 != 5, 5 != 7]
     down = [0 != 5, 0 != 5, 1 != 7]
     expected = (sum(across) + sum(down)) / (len(across) + len(down))
-    assert ablations.neighbours_differ(image.reshape(1, -1), (1, 2, 3)) == pytest.approx(expected)
+    assert stage.neighbours_differ(image.reshape(1, -1), (1, 2, 3)) == pytest.approx(expected)
     # colours count together: a pair differs if any colour does
     colour = np.zeros((1, 3, 1, 2), dtype=np.uint8)
     colour[0, 2, 0, 1] = 9
-    assert ablations.neighbours_differ(colour.reshape(1, -1), (3, 1, 2)) == 1.0
-    assert ablations.neighbours_differ(np.zeros((2, 16), dtype=np.uint8), (1, 4, 4)) == 0.0
+    assert stage.neighbours_differ(colour.reshape(1, -1), (3, 1, 2)) == 1.0
+    assert stage.neighbours_differ(np.zeros((2, 16), dtype=np.uint8), (1, 4, 4)) == 0.0
 
 
 def test_the_pytorch_initialisation_is_pytorch_s_and_ours_the_default():

@@ -120,7 +120,8 @@ def test_the_per_t_comparison_tolerates_a_relative_1e_3(error, ok, monkeypatch):
     """The device's KL terms off by a relative ``error`` (the second call of ``kl_at``, the first
     being the CPU's) pass within the tolerance and fail beyond it."""
     section = cfg.load_profile("smoke").section("dead_leaves")
-    model, _, _, x_curve = gpu_check.setup("dead_leaves", section, torch.device("cpu"))
+    experiment, _, x_curve = gpu_check.setup("dead_leaves", section, torch.device("cpu"))
+    model = experiment.model
     calls, kl_at = [], gpu_check.kl_at
 
     def device_off(*args):

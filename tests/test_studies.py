@@ -16,7 +16,7 @@ from dpm.data import split as splits
 from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
 from dpm.model import DiffusionModel, read_model_file
 from dpm.schedules import FixedSchedule
-from pipeline import dvc_bridge, retrain, rounding, seed_table
+from pipeline import dvc_bridge, rounding, seed_table, train as train_stage
 from pipeline.parzen import gather
 from tests.test_pipeline import copy_project, run, tool
 
@@ -149,7 +149,7 @@ def test_both_studies_run_end_to_end_at_smoke(studies):
         assert (row["K_0"], row["K_1"]) == pytest.approx(k, rel=1e-5) and k[0] != k[1]
         assert row["K_sd"] == pytest.approx(abs(k[0] - k[1]) / math.sqrt(2), rel=1e-5)
         model = read_model_file(studies / f"models/seeds/{row['dataset']}/seed_1.pt")
-        assert model["seed"] == 1 and model["dataset"] == row["dataset"]
+        assert spread["seeds"][0]["train_seed"] == 1 and model["dataset"] == row["dataset"]
     study = pd.read_csv(studies / "results/parzen_study.csv")
     assert list(study["row"]) == ["5 iterations, final step sampled", "5 iterations, final step mean",
                                   "10 iterations, final step sampled", "10 iterations, final step mean",
@@ -180,12 +180,15 @@ def test_the_protocol_rows_centres_are_table_2s_own_first_samples(studies):
 
 @pytest.mark.pipeline
 def test_a_study_retrains_the_main_model_bit_for_bit(studies, tmp_path):
-    """pipeline/retrain.py trains as the train stage does: with the main row's params it gives
-    models/mnist.pt, parameter for parameter."""
+    """The studies train by the train stage's own ``train_model``: with the main row's params it
+    gives models/mnist.pt, parameter for parameter, and the same model file bytes."""
     config = cfg.load(studies / "params.yaml")
     torch.set_num_threads(config.threads)
     main = read_model_file(studies / "models/mnist.pt")
-    record = retrain.train_model("mnist", studies / "data/mnist", config, tmp_path / "checkpoints", tmp_path / "m.pt")
+    train_stage.train_model("mnist", studies / "data/mnist", config, torch.device("cpu"), tmp_path / "checkpoints",
+                            tmp_path / "m.pt")
+    record = read_model_file(tmp_path / "m.pt")
+    assert (tmp_path / "m.pt").read_bytes() == (studies / "models/mnist.pt").read_bytes()
     for key, value in main["model"].items():
         assert torch.equal(record["model"][key], value), key
 
