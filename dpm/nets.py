@@ -98,11 +98,12 @@ class RBFNet(nn.Module):
 
     Paper: App. D.1.1: weights shared across time steps and across both functions, a readout
     per time step for each function.
-    Deviation (``local_linear``): each unit's readout may be a local linear model
+    Option (``local_linear``, off by default): each unit's readout may be a local linear model
     a_k(t) + B_k(t)·x rather than a constant a_k(t) (the "normalised RBF network with local
-    linear models" of Jones et al.), so that a few units can pull points onto a thin manifold;
-    with constants the output is piecewise constant in x and cannot resolve a roll much thinner
-    than the spacing of its units.
+    linear models" of Jones et al.). The normalised units already blend their constants
+    smoothly in x, and the ablation "swiss-roll network" (studies/dvc.yaml, row
+    ``swiss_roll_local_linear``) finds no gain from it at twice the training time, so the
+    paper's constant readouts are used; the option is kept for that ablation.
 
     Returns:
         (z_μ, z_Σ), each shaped like x.

@@ -189,6 +189,16 @@ class HeartbeatConfig(Section):
                                                  f"got {self.diffusion.parameterisation!r}")
         if self.diffusion.schedule != "fixed":
             yield "diffusion.schedule", "binomial diffusion takes the fixed schedule (β cannot be learned through bits)"
+        # the holdout repeats the data's few sequences: each is computed once, and the noise of an
+        # estimate shared by several examples needs at least 2 draws (dpm.likelihood.weighted_mean)
+        if self.likelihood is not None:
+            for key, draws in (("n_repeats", self.likelihood.n_repeats), ("kl_repeats", self.likelihood.kl_repeats),
+                               ("n_trajectories", self.likelihood.n_trajectories // self.likelihood.max_k)):
+                if draws < 2:
+                    yield f"likelihood.{key}", ("the heartbeat's holdout repeats its sequences, so each estimate needs "
+                                                f"at least 2 draws per sequence; got {draws}"
+                                                + (f" group(s) of max_k = {self.likelihood.max_k}"
+                                                   if key == "n_trajectories" else ""))
 
 
 @dataclass(frozen=True)

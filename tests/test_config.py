@@ -346,3 +346,14 @@ def test_check_params_writes_its_file_for_valid_params_and_leaves_it_alone_after
     written = out.stat().st_mtime_ns
     assert run_stage(tmp_path, "pipeline.check_params", "data/params.ok").returncode == 0
     assert out.stat().st_mtime_ns == written  # unchanged: the stages below it need not rerun
+
+
+@pytest.mark.parametrize("key, value, shown", [("heartbeat.likelihood.n_repeats", 1, "got 1"),
+                                               ("heartbeat.likelihood.kl_repeats", 1, "got 1"),
+                                               ("heartbeat.likelihood.n_trajectories", 10, "got 1 group")])
+def test_a_heartbeat_estimate_of_one_draw_is_refused_when_the_params_are_read(tmp_path, key, value, shown):
+    """The heartbeat's holdout repeats its sequences, whose estimates need 2 draws for their noise:
+    one draw is refused by validation, naming the key, not by the likelihood stage at run time."""
+    with raises_naming(f"{key}: the heartbeat's holdout repeats its sequences") as error:
+        load_edited(tmp_path, (key, value))
+    assert shown in str(error.value)
