@@ -1,8 +1,8 @@
 """The ablation study (params.yaml ``ablations``): one variant trained and evaluated at its budget.
 
-A variant is its dataset's model with some values changed (``Config.ablation_section``); it is
-trained by ``dpm.train.fit`` and evaluated by ``dpm.evaluate.evaluate``, exactly as the pipeline's
-own model, only without checkpoints to resume, TensorBoard or a model file.
+A variant is its dataset's model with some values changed (``dpm.studies.Studies.ablation_section``);
+it is trained by ``dpm.train.fit`` and evaluated by ``dpm.evaluate.evaluate``, exactly as the
+pipeline's own model, only without checkpoints to resume, TensorBoard or a model file.
 """
 
 from __future__ import annotations
@@ -39,15 +39,16 @@ class Result:
     n_parameters: int
 
 
-def run_variant(dataset: str, section, split: Split, device: torch.device, fingerprint: str) -> Result:
-    """Train dataset ``dataset``'s model with ``section`` on ``split`` and evaluate it on the holdout.
+def run_variant(kind: str, section, split: Split, device: torch.device, fingerprint: str) -> Result:
+    """Train a model of ``kind`` (``dpm.model.build``) with ``section`` on ``split`` and evaluate it
+    on the holdout.
 
     Training draws from ``section.train.seed``, the holdout's dequantisation and the estimator's
     noise from ``section.eval.seed`` (as the pipeline's train and evaluate stages).
     """
     start = time.perf_counter()
     x_train = torch.from_numpy(split.train).to(device)
-    model = models.build(dataset, section, split.info, x_train, section.train.seed).to(device)
+    model = models.build(kind, section, split.info, x_train, section.train.seed).to(device)
     objective = Objective.of(section, split.info, device)
     curve_noise = torch.Generator(device=device).manual_seed(section.eval.seed)
     x_curve = objective.prepare(torch.from_numpy(split.holdout[:section.train.n_log_examples]).to(device),

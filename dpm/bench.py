@@ -206,7 +206,7 @@ def count_operations(name: str, config: cfg.Config) -> dict:
         c = replace(section.train, n_iterations=n_iterations, checkpoint_every=10 ** 6, log_every=10 ** 6)
         generator = torch.Generator().manual_seed(c.seed)
         x = synthetic(info, 4 * c.batch_size, generator, cpu)
-        model = models.build(name, section, info, x, c.seed)
+        model = models.build(registry.get(name).model, section, info, x, c.seed)
         objective = Objective.of(section, info, cpu)
         x_curve = objective.prepare(x[:2], generator)
         with tempfile.TemporaryDirectory() as folder, _PhaseCounter(model.net) as counter:
@@ -269,7 +269,7 @@ def measure_model(name: str, config: cfg.Config, device: torch.device, seconds: 
     section = config.section(name)
     info = synthetic_info(name, section)
     mark = _memory_mark(device)
-    model = models.build(name, section, info, seed=section.train.seed).to(device)
+    model = models.build(registry.get(name).model, section, info, seed=section.train.seed).to(device)
     if compile:
         model.net.compile()
     rate, n_steps = measure_training(model, section, info, device, seconds, section.train.batch_size)
@@ -303,7 +303,7 @@ def project_paper(name: str, paper: cfg.Config, device: torch.device, seconds: f
     """Hours to train the paper profile's model of ``name`` on ``device``, from its measured throughput."""
     section = paper.section(name)
     info = synthetic_info(name, section)
-    model = models.build(name, section, info, seed=section.train.seed).to(device)
+    model = models.build(registry.get(name).model, section, info, seed=section.train.seed).to(device)
     if compile:
         model.net.compile()
     rate, _ = measure_training(model, section, info, device, seconds, batch_size)

@@ -67,6 +67,7 @@ from dpm import bench, config as cfg, device as devices, distributed, model as m
 from dpm.atomic import atomic_torch_save, atomic_write_text
 from dpm.bound import to_bits
 from dpm.objective import Objective
+from dpm.params import with_overrides
 from dpm.provenance import git_commit
 from dpm.train import Run, fit, load_checkpoint
 
@@ -100,7 +101,7 @@ def setup(name: str, section, device: torch.device):
     info = bench.synthetic_info(name, section)
     generator = torch.Generator().manual_seed(section.train.seed)
     x = structured(info, N_TRAIN, generator)
-    model = models.build(name, section, info, x, section.train.seed).to(device)
+    model = models.build(registry.get(name).model, section, info, x, section.train.seed).to(device)
     objective = Objective.of(section, info, device)
     x_curve = objective.prepare(structured(info, N_CURVE, generator), generator)
     return model, objective, x.to(device), x_curve.to(device)
@@ -296,7 +297,7 @@ def check_variants(config: cfg.Config, device: torch.device, folder: Path) -> di
     section = config.section(VARIANT_DATASET)
     runs = {}
     for name, amp, compiled in (("float32", False, False), ("amp", True, False), ("compile", section.train.amp, True)):
-        model, objective, x, x_curve = setup(VARIANT_DATASET, cfg.with_overrides(
+        model, objective, x, x_curve = setup(VARIANT_DATASET, with_overrides(
             section, {"train.amp": amp}, VARIANT_DATASET), device)
         before = fixed_k(model, objective, x_curve)
         if compiled:

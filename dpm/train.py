@@ -37,7 +37,7 @@ from torch import Tensor
 from dpm import distributed
 from dpm.atomic import atomic_torch_save
 from dpm.bound import to_bits
-from dpm.config import TrainConfig
+from dpm.sections import TrainConfig
 from dpm.model import DiffusionModel
 from dpm.objective import Objective
 

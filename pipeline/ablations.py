@@ -3,7 +3,8 @@
 Usage: python -m pipeline.ablations VARIANT DATA_DIR METRICS_JSON
 
 VARIANT names an entry of params.yaml's ``ablations.variants``; its section is its dataset's with
-the dataset's ablation budget and the variant's ``set`` applied (``Config.ablation_section``).
+the dataset's ablation budget and the variant's ``set`` applied
+(``dpm.studies.Studies.ablation_section``).
 DATA_DIR is the dataset's split as the pipeline made it; a variant that changes ``data`` values
 makes its own split, in memory, with the dataset's module (generated datasets only). K and
 K − L_null in bits per example (per pixel for images) with their standard errors, the authors'
@@ -17,15 +18,15 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from dpm import ablations, device as devices, registry
+from dpm import ablations, device as devices, registry, studies as study_sections
 from dpm.data import split as splits
 from pipeline import common
 
 
-def variant_split(config, variant: str, data_dir: Path) -> splits.Split:
+def variant_split(config, studies: study_sections.Studies, variant: str, data_dir: Path) -> splits.Split:
     """The data the variant trains and is evaluated on: DATA_DIR, or its own split if it changes ``data``."""
-    dataset = config.ablations.variants[variant].dataset
-    data = config.ablation_section(variant).data
+    dataset = studies.ablations.variants[variant].dataset
+    data = studies.ablation_section(config, variant).data
     if data == config.section(dataset).data:
         return splits.load(data_dir)
     if registry.get(dataset).fetched:
@@ -34,13 +35,15 @@ def variant_split(config, variant: str, data_dir: Path) -> splits.Split:
     return registry.get(dataset).data_module().make_split(data, None)
 
 
-def record(config, variant: str, split: splits.Split, result: ablations.Result, device) -> dict:
+def record(config, studies: study_sections.Studies, variant: str, split: splits.Split, result: ablations.Result,
+           device) -> dict:
     """The metrics JSON of a variant."""
-    v, section, e = config.ablations.variants[variant], config.ablation_section(variant), result.evaluation
+    v, e = studies.ablations.variants[variant], result.evaluation
+    section = studies.ablation_section(config, variant)
     return {
         "variant": variant, "ablation": list(v.ablation), "baseline": v.baseline, "dataset": v.dataset,
         "label": split.info.label, "profile": config.profile, "unit": split.info.unit, "set": v.set,
-        "budget": config.ablations.budget.get(v.dataset, {}),
+        "budget": studies.ablations.budget.get(v.dataset, {}),
         "n_iterations": section.train.n_iterations, "train_seed": section.train.seed, "eval_seed": section.eval.seed,
         "K": e.k.mean_bits, "K_se": e.k.se_bits,
         "K_minus_L_null": e.gain.mean_bits, "K_minus_L_null_se": e.gain.se_bits,
@@ -61,16 +64,18 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("metrics_json", type=Path)
     args = parser.parse_args(argv)
     config = common.load_config()
-    if args.variant not in config.ablations.variants:
+    studies = study_sections.load(common.PARAMS, config)
+    if args.variant not in studies.ablations.variants:
         raise common.StageError(f"unknown ablation variant {args.variant!r}; params.yaml's ablations.variants has "
-                                f"{', '.join(config.ablations.variants)}")
+                                f"{', '.join(studies.ablations.variants)}")
     device = devices.resolve(config.device, config.tf32)
-    dataset, section = config.ablations.variants[args.variant].dataset, config.ablation_section(args.variant)
-    split = variant_split(config, args.variant, args.data_dir)
-    result = ablations.run_variant(dataset, section, split, device,
+    dataset = studies.ablations.variants[args.variant].dataset
+    section = studies.ablation_section(config, args.variant)
+    split = variant_split(config, studies, args.variant, args.data_dir)
+    result = ablations.run_variant(registry.get(dataset).model, section, split, device,
                                    common.fingerprint(args.variant, section.data, section.diffusion, section.net,
                                                       section.train))
-    common.write_json(args.metrics_json, record(config, args.variant, split, result, device))
+    common.write_json(args.metrics_json, record(config, studies, args.variant, split, result, device))
 
 
 if __name__ == "__main__":

@@ -19,8 +19,7 @@ import torch
 
 from dpm import registry
 from dpm.evaluate import Estimate, evaluate
-from dpm.model import load_trained
-from pipeline import common
+from pipeline import common, trained as trained_model
 
 
 def main(argv: list[str] | None) -> None:
@@ -31,7 +30,8 @@ def main(argv: list[str] | None) -> None:
     common.provenance_option(parser)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    trained = load_trained(args.dataset, args.data_dir, args.model_file, common.load_config())
+    config = common.load_config()
+    trained = trained_model.load(args.dataset, args.data_dir, args.model_file, config)
     section, split, objective = trained.section, trained.split, trained.objective
     noise = torch.Generator(device=trained.device).manual_seed(section.eval.seed)
     x = objective.prepare(torch.from_numpy(split.holdout).to(trained.device), noise)
@@ -39,7 +39,7 @@ def main(argv: list[str] | None) -> None:
     known = len(split.true_log_likelihood_nats) > 0
     true_ll = Estimate.of(torch.from_numpy(split.true_log_likelihood_nats)).mean_bits if known else None
     common.write_json(args.metrics_json, {
-        "dataset": args.dataset, "label": split.info.label, "profile": trained.config.profile,
+        "dataset": args.dataset, "label": split.info.label, "profile": config.profile,
         "unit": split.info.unit, "K": result.k.mean_bits, "K_se": result.k.se_bits,
         "K_mc": result.k_uniform_t.mean_bits, "K_mc_se": result.k_uniform_t.se_bits,
         "K_over_t": "importance-sampled t" if objective.n_t else "exact",

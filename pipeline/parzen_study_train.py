@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dpm import studies
 from pipeline import common, retrain
 
 DATASET = "mnist"
@@ -23,7 +24,7 @@ def main(argv: list[str] | None) -> None:
     for name in ("data_dir", "models_dir", "checkpoint_dir"):
         parser.add_argument(name, type=Path)
     args = parser.parse_args(argv)
-    for n in common.load_config().parzen_study.n_iterations:
+    for n in studies.load(common.PARAMS, common.load_config()).parzen_study.n_iterations:
         config = retrain.load_config({f"{DATASET}.train.n_iterations": n})
         retrain.train_model(DATASET, args.data_dir, config, args.checkpoint_dir / f"{DATASET}_{n}",
                             args.models_dir / f"{DATASET}_{n}.pt")

@@ -14,12 +14,12 @@ from typing import Any
 
 import torch
 
-from dpm import config as cfg, device as devices, model as models, train
+from dpm import config as cfg, device as devices, model as models, registry, train
 from dpm.atomic import atomic_torch_save
 from dpm.data import split as splits
 from dpm.evaluate import evaluate
 from dpm.objective import Objective
-from pipeline import common
+from pipeline import common, trained as trained_model
 
 
 def load_config(overrides: dict[str, Any]) -> cfg.Config:
@@ -38,7 +38,7 @@ def train_model(name: str, data_dir: Path, config: cfg.Config, checkpoint_dir: P
     section = config.section(name)
     split = splits.load(data_dir)
     x_train = torch.from_numpy(split.train)
-    model = models.build(name, section, split.info, x_train, section.train.seed).to(device)
+    model = models.build(registry.get(name).model, section, split.info, x_train, section.train.seed).to(device)
     if config.compile:
         model.net.compile()
     objective = Objective.of(section, split.info, device)
@@ -61,7 +61,7 @@ def train_model(name: str, data_dir: Path, config: cfg.Config, checkpoint_dir: P
 def evaluate_model(name: str, data_dir: Path, model_file: Path, config: cfg.Config) -> dict:
     """K and K − L_null (± se) on the holdout, in the dataset's unit, as the evaluate stage
     computes them (its eval section and seeds)."""
-    trained = models.load_trained(name, data_dir, model_file, config)
+    trained = trained_model.load(name, data_dir, model_file, config)
     section, objective = trained.section, trained.objective
     noise = torch.Generator(device=trained.device).manual_seed(section.eval.seed)
     x = objective.prepare(torch.from_numpy(trained.split.holdout).to(trained.device), noise)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dpm import device as devices, registry
+from dpm import device as devices, registry, studies
 from pipeline import common, retrain
 
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None) -> None:
     config = common.load_config()
     main_seed = config.section(args.dataset).train.seed
     rows = []
-    for offset in config.seed_spread.seed_offsets:
+    for offset in studies.load(common.PARAMS, config).seed_spread.seed_offsets:
         seed = main_seed + offset
         seeded = retrain.load_config({f"{args.dataset}.train.seed": seed})
         model_file = args.models_dir / f"seed_{seed}.pt"

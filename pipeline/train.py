@@ -57,7 +57,7 @@ def main(argv: list[str] | None) -> None:
     section = config.section(args.dataset)
     split = splits.load(args.data_dir)
     x_train = torch.from_numpy(split.train)
-    model = models.build(args.dataset, section, split.info, x_train, section.train.seed).to(device)
+    model = models.build(registry.get(args.dataset).model, section, split.info, x_train, section.train.seed).to(device)
     if config.compile:
         model.net.compile()  # in place: the state dict keeps its keys
     objective = Objective.of(section, split.info, device)
@@ -120,7 +120,7 @@ def check_memory(dataset: str, section, info: DataInfo, device: torch.device, n_
     free = memory.free_bytes(device)
     if free is None:
         return
-    model = models.build(dataset, section, info, seed=section.train.seed).to(memory.META)
+    model = models.build(registry.get(dataset).model, section, info, seed=section.train.seed).to(memory.META)
     half = getattr(section.train, "amp", False) and device.type == "cuda"  # bfloat16 activations
     need = memory.training_step_bytes(model, Objective.of(section, info, memory.META), section.train.batch_size,
                                       info.n_dims, activation_scale=0.5 if half else 1.0)
