@@ -46,8 +46,6 @@ class Section:
         return iter(())
 
 
-
-
 def with_overrides(section: Section, overrides: dict[str, Any], path: str) -> Section:
     """``section`` with the dotted keys of ``overrides`` replaced, validated as in params.yaml;
     ConfigError names the key as ``<path>.<dotted key>``."""
@@ -78,8 +76,6 @@ def dotted(raw: Any, path: str) -> dict[str, Any]:
     if not isinstance(raw, dict) or not all(isinstance(key, str) for key in raw):
         raise ConfigError(f"{path}: expected a mapping of dotted keys to values, got {raw!r}")
     return dict(raw)
-
-
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -116,8 +112,6 @@ def read_yaml(path: str | Path, loader: type = StrictLoader) -> Any:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot be read: {error}") from None
-
-
 
 
 def set_dotted(raw: dict, key: str, value: Any) -> None:
