@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Iterator
 if TYPE_CHECKING:  # torch is imported where it is used: the params check (check_params) needs none of it
     import torch
 
-    from dpm.config import TF32Config
+    from dpm.sections import TF32Config
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dpm.config import BINOMIAL_PARAMETERISATIONS, GAUSSIAN_PARAMETERISATIONS
+from dpm.sections import BINOMIAL_PARAMETERISATIONS, GAUSSIAN_PARAMETERISATIONS
 
 # Keeps logit β_t finite where β_T = 1 (the erase-fraction schedule's last step).
 BETA_CLAMP = 1e-7

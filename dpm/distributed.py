@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from dpm.config import ConfigError
+from dpm.params import ConfigError
 
 
 def n_processes(requested: int, device: torch.device) -> int:

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from dpm.bound import BoundTerms, bound_terms, to_bits
-from dpm.config import EvalConfig
+from dpm.sections import EvalConfig
 from dpm.model import DiffusionModel
 from dpm.objective import Objective
 

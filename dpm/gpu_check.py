@@ -67,6 +67,7 @@ from dpm import registry, sampling, train
 from dpm.atomic import atomic_torch_save, atomic_write_text
 from dpm.bound import to_bits
 from dpm.objective import Objective
+from dpm.params import with_overrides
 from dpm.provenance import git_commit
 from dpm.train import load_checkpoint
 
@@ -279,7 +280,7 @@ def check_variants(config: cfg.Config, device: torch.device, folder: Path) -> di
     section = config.section(VARIANT_DATASET)
     runs = {}
     for name, amp, compiled in (("float32", False, False), ("amp", True, False), ("compile", section.train.amp, True)):
-        experiment, x, x_curve = setup(VARIANT_DATASET, cfg.with_overrides(
+        experiment, x, x_curve = setup(VARIANT_DATASET, with_overrides(
             section, {"train.amp": amp}, VARIANT_DATASET), device)
         model, objective = experiment.model, experiment.objective
         before = fixed_k(model, objective, x_curve)

@@ -1,5 +1,8 @@
 """A diffusion probabilistic model: a β schedule, a reverse network and the process joining them;
-building one from its params.yaml section, and loading a trained one with its data."""
+building one from its kind and its params.yaml section, and loading a trained one with its data.
+
+The kind (``rbf``, ``sigmoid_mlp``, ``image``) is what a dataset's entry in dpm/registry.py says it
+trains; this module knows no dataset and no params.yaml file."""
 
 from __future__ import annotations
 
@@ -11,10 +14,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from dpm import config as cfg, registry
 from dpm.data import split as splits
 from dpm.data.split import DataInfo, Split
-from dpm.device import resolve
 from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
 from dpm.nets import ImageNet, RBFNet, SigmoidMLP
 from dpm.objective import Objective
@@ -78,7 +79,7 @@ class DiffusionModel(nn.Module):
 
 
 def _net(kind: str, section, info: DataInfo, generator: torch.Generator) -> nn.Module:
-    """The reverse network of a registry model kind (App. D.1.1, D.1.2, D.2.1)."""
+    """The reverse network of model ``kind`` (App. D.1.1, D.1.2, D.2.1)."""
     n_steps = section.diffusion.n_steps
     if kind == "rbf":
         return RBFNet(n_steps, info.n_dims, section.net.n_hidden, section.net.local_linear, generator)
@@ -87,18 +88,21 @@ def _net(kind: str, section, info: DataInfo, generator: torch.Generator) -> nn.M
                           section.net.init)
     if kind == "image":
         return ImageNet(n_steps, info.image_shape, section.net, generator)
-    raise ValueError(f"unknown model kind {kind!r} (dpm/registry.py)")
+    raise ValueError(f"unknown model kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
-def build(name: str, section, info: DataInfo, x_train: Tensor | None = None, seed: int = 0) -> DiffusionModel:
-    """The model of dataset ``name`` from its params.yaml section and its data.
+KINDS = ("rbf", "sigmoid_mlp", "image")
+"""The kinds of model ``build`` makes (a dataset's ``model`` in dpm/registry.py)."""
+
+
+def build(kind: str, section, info: DataInfo, x_train: Tensor | None = None, seed: int = 0) -> DiffusionModel:
+    """The model of ``kind`` (``KINDS``) from a dataset's params.yaml section and its data.
 
     Every initial weight comes from ``seed`` (never from torch's global generator); the RBF
     centres start on ``x_train`` when it is given (a model about to be trained; one about to
     load saved weights needs neither). ``amp`` is the section's ``train.amp`` (False where it
     has none): the one place it is set.
     """
-    kind = registry.get(name).model
     net = _net(kind, section, info, torch.Generator().manual_seed(seed))
     if kind == "rbf" and x_train is not None:
         net.rbf.init_from_data(x_train, torch.Generator().manual_seed(seed))
@@ -142,7 +146,7 @@ class Trained:
 
     Attributes:
         name: the dataset.
-        config: params.yaml as it was read; ``section`` is the dataset's part of it.
+        section: the dataset's params.yaml section the model was built from.
         info: what the data are (units, scaling, image shape); ``split`` reads the arrays
             themselves from ``data_dir`` when first asked for.
         model: the model, on ``device``, in evaluation mode.
@@ -150,7 +154,7 @@ class Trained:
         saved: the model file's record (``history``, ``device`` it trained on, …).
     """
     name: str
-    config: cfg.Config
+    section: object
     info: DataInfo
     data_dir: Path
     model: DiffusionModel
@@ -158,38 +162,29 @@ class Trained:
     objective: Objective
     saved: dict
 
-    @property
-    def section(self):
-        return self.config.section(self.name)
-
     @functools.cached_property
     def split(self) -> Split:
         return splits.load(self.data_dir)
 
 
-def load_trained(name: str, data_dir: str | Path, model_file: str | Path, config: cfg.Config | None = None,
-                 device: str | None = None) -> Trained:
-    """The trained model of dataset ``name`` with its data (``data/<name>``, ``models/<name>.pt``).
-
-    Args:
-        config: params.yaml as read by ``dpm.config.load``; None reads ``params.yaml`` here.
-        device: ``auto``, ``cpu`` or ``cuda``; None: the config's.
+def load_trained(name: str, kind: str, section, data_dir: str | Path, model_file: str | Path,
+                 device: torch.device) -> Trained:
+    """The trained model of dataset ``name`` (of model ``kind``, built from its ``section``) with
+    its data (``data/<name>``, ``models/<name>.pt``), on ``device``.
 
     Raises:
         ModelFileError: the model file is missing, not ours, or of another dataset.
     """
-    config = config if config is not None else cfg.load("params.yaml")
-    torch_device = resolve(device or config.device, config.tf32)
     info = splits.load_info(data_dir)
     saved = read_model_file(model_file)
     if saved.get("dataset") != name:
         raise ModelFileError(f"{model_file}: a model of {saved.get('dataset')!r}, not of {name!r}")
-    model = build(name, config.section(name), info)
+    model = build(kind, section, info)
     try:
         model.load_state_dict(saved["model"])
     except RuntimeError as error:
         raise ModelFileError(f"{model_file}: does not fit {name}'s params.yaml section (retrain it): "
                              f"{str(error).splitlines()[0]}") from None
-    model = model.to(torch_device).eval()
-    objective = Objective.of(config.section(name), info, torch_device)
-    return Trained(name, config, info, Path(data_dir), model, torch_device, objective, saved)
+    model = model.to(device).eval()
+    objective = Objective.of(section, info, device)
+    return Trained(name, section, info, Path(data_dir), model, device, objective, saved)

@@ -19,7 +19,7 @@ import torch
 
 from dpm import parzen
 from dpm.data import mnist
-from dpm.paper import TABLE_2_MNIST
+from dpm.paper_table2 import TABLE_2_MNIST
 
 PAPER_BITS, PAPER_SE_BITS, PAPER_NATS, PAPER_SE_NATS = TABLE_2_MNIST["Perfect model"]
 

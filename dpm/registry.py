@@ -1,14 +1,16 @@
 """Every dataset of the pipeline, one entry each: what a stage needs to know about it.
 
 An entry says the dataset's params.yaml section (its data section is declared here, the sections
-every model shares in dpm/config.py), the module that makes its split (and fetches its raw files),
-which model it trains, its values in the paper's Table 1 and the figures drawn from it. Every
-stage dispatches through this table, and it imports no dataset module: a stage imports the one
-module of the dataset it runs for (``Dataset.data_module()``), so editing one dataset's module
-reruns only that dataset's stages.
+every model shares in dpm/sections.py), the module that makes its split (and fetches its raw
+files) and which kind of model it trains. Its values in the paper's Table 1 are in
+dpm/paper_table1.py and the figures drawn from it in dpm/paper_figures.py, read by the stages that
+need them alone. Every stage dispatches through this table, and it imports no dataset module: a
+stage imports the one module of the dataset it runs for (``Dataset.data_module()``), so editing
+one dataset's module reruns only that dataset's stages.
 
 Adding a dataset: its module under dpm/data (``make_split``, and ``fetch_raw`` if it has raw files),
-its entry here, its section in params.yaml, its items in dvc.yaml's ``foreach`` lists.
+its entry here (and in dpm/paper_table1.py, and its figures in dpm/paper_figures.py), its section
+in params.yaml, its items in dvc.yaml's ``foreach`` lists.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Iterator
 
-from dpm.config import (BINOMIAL_PARAMETERISATIONS, DEQUANTISATIONS, BinomialLimitConfig, DiffusionConfig, EvalConfig,
-                        GaussianLimitConfig, ImageNetConfig, ImageTrainConfig, LikelihoodConfig, MLPConfig, RBFConfig,
-                        Section, TrainConfig, spec)
+from dpm.params import Section, spec
+from dpm.sections import (BINOMIAL_PARAMETERISATIONS, DEQUANTISATIONS, BinomialLimitConfig, DiffusionConfig, EvalConfig,
+                          GaussianLimitConfig, ImageNetConfig, ImageTrainConfig, LikelihoodConfig, MLPConfig, RBFConfig,
+                          TrainConfig)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,33 +257,6 @@ class BarkConfig(ImageConfig):
 
 
 @dataclass(frozen=True)
-class Table1Row:
-    """The paper's Table 1 values (arXiv v8, SPEC §1); None where it reports none."""
-    k: float | None
-    k_minus_l_null: float | None
-    unit: str
-
-
-@dataclass(frozen=True)
-class Figure:
-    """A figure drawn from a trained model.
-
-    Attributes:
-        name: the figure stage's key and file name (results/<name>.png).
-        kind: ``samples`` (data beside model samples), ``denoise``, ``inpaint``, ``inpaint_full``
-            (the photographs' holdout squares at full size), ``swiss_roll`` or ``heartbeat``.
-        letters: the paper's panel letters of the figure's panels, in order ("" for none).
-        shown: ``samples``: which part of the split is shown beside the samples.
-        region: ``inpaint``: ``right_half`` or ``centre`` (a central square of half the side).
-    """
-    name: str
-    kind: str
-    letters: str = ""
-    shown: str = "holdout"
-    region: str = "centre"
-
-
-@dataclass(frozen=True)
 class Dataset:
     """One dataset: see the module docstring.
 
@@ -290,18 +266,14 @@ class Dataset:
         module: the module holding ``make_split(data_section, raw_dir)`` (and
             ``fetch_raw(data_section, dest_dir)`` if ``fetched``).
         fetched: whether its raw files are fetched (fetch stage) before its split is made.
-        model: ``rbf`` (Gaussian diffusion, App. D.1.1), ``sigmoid_mlp`` (binomial, App. D.1.2) or
-            ``image`` (Gaussian, App. D.2.1).
-        paper: its row of the paper's Table 1.
-        figures: the figures drawn from its model.
+        model: the kind of model it trains (``dpm.model.build``): ``rbf`` (Gaussian diffusion,
+            App. D.1.1), ``sigmoid_mlp`` (binomial, App. D.1.2) or ``image`` (Gaussian, App. D.2.1).
     """
     name: str
     section: type
     module: str
     fetched: bool
     model: str
-    paper: Table1Row
-    figures: tuple[Figure, ...] = ()
 
     @property
     def is_image(self) -> bool:
@@ -313,23 +285,12 @@ class Dataset:
 
 
 DATASETS = {d.name: d for d in (
-    Dataset("swiss_roll", SwissRollConfig, "dpm.data.swiss_roll", fetched=False, model="rbf",
-            paper=Table1Row(2.35, 6.45, "bits"), figures=(Figure("figure1", "swiss_roll"),)),
-    Dataset("heartbeat", HeartbeatConfig, "dpm.data.heartbeat", fetched=False, model="sigmoid_mlp",
-            paper=Table1Row(-2.414, 12.024, "bits/seq"), figures=(Figure("figure2", "heartbeat"),)),
-    Dataset("bark", BarkConfig, "dpm.data.textures", fetched=True, model="image",
-            paper=Table1Row(-0.55, 1.5, "bits/pixel"),
-            figures=(Figure("figure_bark", "samples"), Figure("figure5", "inpaint"),
-                     Figure("figure5_full", "inpaint_full"))),
-    Dataset("dead_leaves", DeadLeavesConfig, "dpm.data.dead_leaves", fetched=False, model="image",
-            paper=Table1Row(1.489, 3.536, "bits/pixel"), figures=(Figure("figure4", "samples", shown="train"),)),
-    Dataset("cifar10", Cifar10Config, "dpm.data.cifar10", fetched=True, model="image",
-            paper=Table1Row(5.4, 11.5, "bits/pixel"),
-            figures=(Figure("figure3", "samples", letters="ad"), Figure("figure3_denoise", "denoise", letters="abc"))),
-    # the paper gives MNIST only as a Parzen-window estimate (Table 2)
-    Dataset("mnist", MnistConfig, "dpm.data.mnist", fetched=True, model="image",
-            paper=Table1Row(None, None, "bits/pixel"),
-            figures=(Figure("figure_app1", "samples"), Figure("figure_mnist_inpaint", "inpaint", region="right_half"))),
+    Dataset("swiss_roll", SwissRollConfig, "dpm.data.swiss_roll", fetched=False, model="rbf"),
+    Dataset("heartbeat", HeartbeatConfig, "dpm.data.heartbeat", fetched=False, model="sigmoid_mlp"),
+    Dataset("bark", BarkConfig, "dpm.data.textures", fetched=True, model="image"),
+    Dataset("dead_leaves", DeadLeavesConfig, "dpm.data.dead_leaves", fetched=False, model="image"),
+    Dataset("cifar10", Cifar10Config, "dpm.data.cifar10", fetched=True, model="image"),
+    Dataset("mnist", MnistConfig, "dpm.data.mnist", fetched=True, model="image"),
 )}
 NAMES = tuple(DATASETS)
 
@@ -339,15 +300,3 @@ def get(name: str) -> Dataset:
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(NAMES)}")
     return DATASETS[name]
-
-
-def figure(name: str) -> tuple[Dataset, Figure]:
-    """The dataset a figure is drawn from, and the figure."""
-    for dataset in DATASETS.values():
-        for f in dataset.figures:
-            if f.name == name:
-                return dataset, f
-    raise ValueError(f"unknown figure {name!r}")
-
-
-FIGURES = tuple(f.name for d in DATASETS.values() for f in d.figures)

@@ -39,11 +39,11 @@ from torch import Tensor
 from dpm import distributed, experiment as experiments, provenance
 from dpm.atomic import atomic_torch_save
 from dpm.bound import to_bits
-from dpm.config import TrainConfig
 from dpm.data.split import Split
 from dpm.model import DiffusionModel
 from dpm.objective import Objective
 from dpm.provenance import computed_on
+from dpm.sections import TrainConfig
 
 log = logging.getLogger(__name__)
 

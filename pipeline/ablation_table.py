@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpm import config as cfg
+from dpm import config as cfg, studies
 from dpm.atomic import atomic_path, atomic_write_text
 from pipeline import common
 
@@ -66,7 +66,8 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("out_csv", type=Path)
     parser.add_argument("out_md", type=Path)
     args = parser.parse_args(argv)
-    variants = cfg.load(common.PARAMS).ablations.variants  # not common.load_config: no torch here
+    config = cfg.load(common.PARAMS)  # not common.load_config: no torch here
+    variants = studies.load(common.PARAMS, config).ablations.variants
     missing = [name for name in variants if not (args.metrics_dir / f"{name}.json").exists()]
     if missing:
         raise common.StageError(f"{args.metrics_dir}: no metrics of {', '.join(missing)}; run their ablation stages")

@@ -3,7 +3,8 @@
 Usage: python -m pipeline.ablations VARIANT DATA_DIR METRICS_JSON
 
 VARIANT names an entry of params.yaml's ``ablations.variants``; its section is its dataset's with
-the dataset's ablation budget and the variant's ``set`` applied (``Config.ablation_section``).
+the dataset's ablation budget and the variant's ``set`` applied
+(``dpm.studies.Studies.ablation_section``).
 DATA_DIR is the dataset's split as the pipeline made it; a variant that changes ``data`` values
 makes its own split, in memory, with the dataset's module (generated datasets only). K and
 K − L_null in bits per example (per pixel for images) with their standard errors, the authors'
@@ -20,15 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from dpm import device as devices, experiment as experiments, registry, train
+from dpm import device as devices, experiment as experiments, registry, studies as study_sections, train
 from dpm.data import split as splits
 from pipeline import common
 
 
-def variant_split(config, variant: str, data_dir: Path) -> splits.Split:
+def variant_split(config, studies: study_sections.Studies, variant: str, data_dir: Path) -> splits.Split:
     """The data the variant trains and is evaluated on: DATA_DIR, or its own split if it changes ``data``."""
-    dataset = config.ablations.variants[variant].dataset
-    data = config.ablation_section(variant).data
+    dataset = studies.ablations.variants[variant].dataset
+    data = studies.ablation_section(config, variant).data
     if data == config.section(dataset).data:
         return splits.load(data_dir)
     if registry.get(dataset).fetched:
@@ -37,13 +38,14 @@ def variant_split(config, variant: str, data_dir: Path) -> splits.Split:
     return registry.get(dataset).data_module().make_split(data, None)
 
 
-def record(config, variant: str, split: splits.Split, metrics: dict, history: list[dict], seconds: dict) -> dict:
+def record(config, studies: study_sections.Studies, variant: str, split: splits.Split, metrics: dict,
+           history: list[dict], seconds: dict) -> dict:
     """The metrics JSON of a variant: the metrics of every evaluated model (dpm/experiment.py) with
     what the variant is, its learning curve, its full section and what it cost."""
-    v, section = config.ablations.variants[variant], config.ablation_section(variant)
+    v, section = studies.ablations.variants[variant], studies.ablation_section(config, variant)
     return {
         "variant": variant, "ablation": list(v.ablation), "baseline": v.baseline, **metrics,
-        "profile": config.profile, "set": v.set, "budget": config.ablations.budget.get(v.dataset, {}),
+        "profile": config.profile, "set": v.set, "budget": studies.ablations.budget.get(v.dataset, {}),
         "neighbours_differ": (neighbours_differ(split.train, split.info.image_shape)
                               if split.info.is_image else None),
         **seconds, "history": history, "section": dataclasses.asdict(section), "git_commit": common.git_commit(),
@@ -57,18 +59,20 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("metrics_json", type=Path)
     args = parser.parse_args(argv)
     config = common.load_config()
-    if args.variant not in config.ablations.variants:
+    studies = study_sections.load(common.PARAMS, config)
+    if args.variant not in studies.ablations.variants:
         raise common.StageError(f"unknown ablation variant {args.variant!r}; params.yaml's ablations.variants has "
-                                f"{', '.join(config.ablations.variants)}")
+                                f"{', '.join(studies.ablations.variants)}")
     start = time.perf_counter()
     device = devices.resolve(config.device, config.tf32)
-    dataset, section = config.ablations.variants[args.variant].dataset, config.ablation_section(args.variant)
-    split = variant_split(config, args.variant, args.data_dir)
+    dataset = studies.ablations.variants[args.variant].dataset
+    section = studies.ablation_section(config, args.variant)
+    split = variant_split(config, studies, args.variant, args.data_dir)
     experiment = experiments.build(dataset, section, split.info, device, split.train)
     history = train.fit_in_memory(experiment, split, args.variant)
     result = experiments.evaluate_on(experiment, split.holdout)
     common.write_json(args.metrics_json, record(
-        config, args.variant, split, experiments.metrics(experiment, result, len(split.holdout)), history,
+        config, studies, args.variant, split, experiments.metrics(experiment, result, len(split.holdout)), history,
         {"train_seconds": history[-1]["seconds"], "seconds": time.perf_counter() - start}))
 
 

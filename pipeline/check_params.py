@@ -26,9 +26,9 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from dpm import config as cfg
+from dpm import config as cfg, studies
 from dpm.atomic import atomic_write_text
-from pipeline import common
+from pipeline import cluster, common
 
 VERDICT = "params.yaml is valid\n"
 BEFORE_EXP_ENV = "DPM_PARAMS_BEFORE_EXP"  # set by pipeline/hydra_plugins/dpm_params_before_exp.py
@@ -59,18 +59,29 @@ def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out_file", type=Path, nargs="?")
     args = parser.parse_args(argv)
-    config = cfg.load(common.PARAMS)  # not common.load_config: torch only where a GPU must be counted
-    for key, problem in machine_problems(config):
+    config, resources = load(common.PARAMS)
+    for key, problem in machine_problems(config, resources):
         raise cfg.ConfigError(f"{key}: {problem}")
     if args.out_file is not None and (not args.out_file.exists() or args.out_file.read_text() != VERDICT):
         atomic_write_text(args.out_file, VERDICT)
 
 
-def machine_problems(config: cfg.Config) -> Iterator[tuple[str, str]]:
+def load(path: Path) -> tuple[cfg.Config, cluster.Resources]:
+    """The whole of params.yaml validated: what every stage reads (``dpm.config.load``; not
+    common.load_config: torch only where a GPU must be counted), the cluster's ``resources`` and
+    the studies' sections (ConfigError naming the key)."""
+    raw = cfg.read(path)
+    config = cfg.build_config(raw)
+    resources = cluster.load_resources(raw, config.device)
+    studies.of(raw, config)
+    return config, resources
+
+
+def machine_problems(config: cfg.Config, resources: cluster.Resources) -> Iterator[tuple[str, str]]:
     """(key, what is wrong) for each value this machine cannot run; none where params.yaml asks a
     scheduler for GPUs (the checks are then the jobs' own, module docstring). torch is imported
     only where GPUs must be counted: ``device: cuda``, or ``auto`` with ``processes`` other than 1."""
-    if any(getattr(config.resources, kind).gpus for kind in ("default", "train", "sample")):
+    if any(getattr(resources, kind).gpus for kind in ("default", "train", "sample")):
         return
     problem = common.threads_problem(config.threads)
     if problem:

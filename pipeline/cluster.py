@@ -5,11 +5,51 @@ Snakemake's SLURM executor (profiles/slurm) turns ``mem_mb`` into ``--mem``, ``r
 (minutes) into ``--time`` and ``gpu`` into ``--gpus``. Local runs ignore them. A train stage that
 asks for GPUs asks for one per training process (params.yaml ``processes``; with 0, one per
 visible GPU, the job gets ``resources.train.gpus`` and uses them all).
+
+The section's types are here (``Resources``), where it is read: the Snakefile and the params
+check (pipeline/check_params.py, the gate) alone depend on this module; dpm/config.py's ``load``
+requires the key and leaves its value to ``load_resources``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from dpm.params import ConfigError, Section, build, spec
+
+
+@dataclass(frozen=True)
+class Request(Section):
+    """What one stage asks of a cluster scheduler."""
+    mem_mb: int = spec(1)
+    runtime: int = spec(1)  # minutes
+    gpus: int = spec(0)
+
+
+@dataclass(frozen=True)
+class Resources(Section):
+    """Requests by kind of stage: ``train``, ``sample`` (from a trained model), ``default``."""
+    default: Request
+    train: Request
+    sample: Request
+
+    def problems_with(self, device: str) -> Iterator[tuple[str, str]]:
+        """(key, what is wrong) where the requests do not fit params.yaml's ``device``."""
+        for kind in ("default", "train", "sample"):
+            gpus = getattr(self, kind).gpus
+            if gpus and device != "cuda":
+                yield "device", (f"resources.{kind}.gpus is {gpus}: a job given a GPU must use it, so device "
+                                 f"must be cuda (got {device!r}; auto would fall back to the CPU)")
+
+
+def load_resources(params: dict[str, Any], device: str) -> Resources:
+    """params.yaml's ``resources`` from its raw mapping (``dpm.config.read``), checked against
+    its ``device``; ConfigError naming the key."""
+    built = build(Resources, params["resources"], "resources")
+    for key, problem in built.problems_with(device):
+        raise ConfigError(f"{key}: {problem}")
+    return built
 
 TRAIN_STAGES = frozenset({"train", "seed_spread", "parzen_study_train", "ablation"})
 """Stages that fit a model: ``resources.train``."""

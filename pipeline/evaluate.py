@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 from dpm import experiment as experiments, registry
-from dpm.model import load_trained
-from pipeline import common
+from pipeline import common, trained as trained_model
 
 
 def main(argv: list[str] | None) -> None:
@@ -28,12 +27,13 @@ def main(argv: list[str] | None) -> None:
     common.provenance_option(parser)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    trained = load_trained(args.dataset, args.data_dir, args.model_file, common.load_config())
+    config = common.load_config()
+    trained = trained_model.load(args.dataset, args.data_dir, args.model_file, config)
     experiment, split = experiments.load(trained), trained.split
     result = experiments.evaluate_on(experiment, split.holdout)
     true_ll = experiments.true_log_likelihood(split)
     common.write_json(args.metrics_json, {
-        **experiments.metrics(experiment, result, len(split.holdout)), "profile": trained.config.profile,
+        **experiments.metrics(experiment, result, len(split.holdout)), "profile": config.profile,
         "true_log_likelihood": true_ll, "gap_to_true": None if true_ll is None else true_ll - result.k.mean_bits,
         "terms": result.terms_bits, "dequantisation": split.info.dequantisation,
         "train_device": trained.saved["device"],

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpm import figures, registry
+from dpm import figures, paper_figures
 from dpm.sampling import reverse_trajectory
 from pipeline import common, image_stage
 
@@ -19,13 +19,13 @@ from pipeline import common, image_stage
 def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     kinds = ("swiss_roll", "heartbeat")
-    parser.add_argument("figure", choices=[f for f in registry.FIGURES if registry.figure(f)[1].kind in kinds])
+    parser.add_argument("figure", choices=paper_figures.of_kinds(*kinds))
     for name in ("data_dir", "model_file", "out_png"):
         parser.add_argument(name, type=Path)
     args = parser.parse_args(argv)
-    trained, entry = image_stage.load(args.figure, args.data_dir, args.model_file)
+    trained, entry, profile = image_stage.load(args.figure, args.data_dir, args.model_file)
     draw = figure1 if entry.kind == "swiss_roll" else figure2
-    title = f"{trained.info.label} ({trained.config.profile} profile)"
+    title = f"{trained.info.label} ({profile} profile)"
     image_stage.save(draw(trained, image_stage.generator(trained), title), args.out_png)
 
 

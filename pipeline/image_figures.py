@@ -16,17 +16,17 @@ from pathlib import Path
 
 import torch
 
-from dpm import figures, registry, sampling
+from dpm import figures, paper_figures, sampling
 from pipeline import common, image_stage
 
 
 def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("figure", choices=[f for f in registry.FIGURES if registry.figure(f)[1].kind == "samples"])
+    parser.add_argument("figure", choices=paper_figures.of_kinds("samples"))
     for name in ("data_dir", "model_file", "out_png"):
         parser.add_argument(name, type=Path)
     args = parser.parse_args(argv)
-    trained, entry = image_stage.load(args.figure, args.data_dir, args.model_file)
+    trained, entry, profile = image_stage.load(args.figure, args.data_dir, args.model_file)
     n, codec = trained.section.eval.n_samples, trained.objective.codec
     generator = image_stage.generator(trained)
     shown = image_stage.spread(getattr(trained.split, entry.shown), n)
@@ -36,8 +36,8 @@ def main(argv: list[str] | None) -> None:
     panels = [(f"{'holdout' if entry.shown == 'holdout' else 'training'} image{plural}",
                image_stage.grid(shown.reshape(-1, *codec.image_shape) / 255.0)),
               (f"sample{plural}", image_stage.grid(codec.decode(samples)))]
-    fig = figures.image_panels_figure(panels, image_stage.title(trained, f"T = {trained.section.diffusion.n_steps}"),
-                                      letters=tuple(entry.letters) or None)
+    title = image_stage.title(trained, profile, f"T = {trained.section.diffusion.n_steps}")
+    fig = figures.image_panels_figure(panels, title, letters=tuple(entry.letters) or None)
     image_stage.save(fig, args.out_png)
 
 

@@ -9,16 +9,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpm import figures, registry
+from dpm import figures, paper_figures
 from dpm.atomic import atomic_path
-from dpm.model import Trained, load_trained
-from pipeline import common
+from dpm.model import Trained
+from pipeline import common, trained as trained_model
 
 
-def load(figure: str, data_dir: Path, model_file: Path) -> tuple[Trained, registry.Figure]:
-    """The trained model ``figure`` is drawn from (on the configured device), and the figure's entry."""
-    dataset, entry = registry.figure(figure)
-    return load_trained(dataset.name, data_dir, model_file, common.load_config()), entry
+def load(figure: str, data_dir: Path, model_file: Path) -> tuple[Trained, paper_figures.Figure, str]:
+    """The trained model ``figure`` is drawn from (on the configured device), the figure's entry,
+    and params.yaml's profile (for the title)."""
+    entry = paper_figures.get(figure)
+    config = common.load_config()
+    return trained_model.load(entry.dataset, data_dir, model_file, config), entry, config.profile
 
 
 def spread(data: np.ndarray, n: int) -> np.ndarray:
@@ -36,8 +38,8 @@ def grid(pixels: np.ndarray) -> np.ndarray:
     return figures.image_grid(pixels, math.ceil(math.sqrt(len(pixels))))
 
 
-def title(trained: Trained, note: str) -> str:
-    return f"{trained.info.label}, {trained.config.profile} profile: {note}"
+def title(trained: Trained, profile: str, note: str) -> str:
+    return f"{trained.info.label}, {profile} profile: {note}"
 
 
 def save(fig, out_png: Path) -> None:

@@ -31,8 +31,7 @@ from dpm import registry
 from dpm.atomic import atomic_path
 from dpm.bound import bound_terms, to_bits
 from dpm.likelihood import distinct, holdout_subset, kl_by_t, mean_and_variance, prepared_holdout, weighted_mean
-from dpm.model import load_trained
-from pipeline import common
+from pipeline import common, trained as trained_model
 
 # values per pass through the network (images: a few hundred images at once)
 MAX_ELEMENTS = 2 ** 20
@@ -66,7 +65,8 @@ def main(argv: list[str] | None) -> None:
     common.provenance_option(parser)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    trained = load_trained(args.dataset, args.data_dir, args.model_file, common.load_config())
+    config = common.load_config()
+    trained = trained_model.load(args.dataset, args.data_dir, args.model_file, config)
     c, model, n_units = trained.section.likelihood, trained.model, trained.objective.n_units
     x = prepared_holdout(trained)
     rows, counts = distinct(x[holdout_subset(len(x), c.kl_examples, c.subset_seed).to(x.device)])
@@ -84,7 +84,7 @@ def main(argv: list[str] | None) -> None:
             for name, term in bound_terms(process, model.reverse, rows, generator, n_t=1)._asdict().items()
             if name != "kl"}
     common.write_json(args.out_json, {
-        "dataset": args.dataset, "label": trained.info.label, "profile": trained.config.profile,
+        "dataset": args.dataset, "label": trained.info.label, "profile": config.profile,
         "unit": trained.info.unit, "kl_sum": float(kl_bits.sum()), **rest,
         "K": -float(kl_bits.sum()) + rest["entropy_T"] - rest["entropy_1"] + rest["log_prior_T"] + rest["edge"],
         "n_examples": int(counts.sum()), "n_distinct": len(rows), "n_holdout": len(x), "kl_repeats": c.kl_repeats,

@@ -23,8 +23,7 @@ import torch
 from dpm import registry
 from dpm.bound import to_bits
 from dpm.likelihood import distinct, holdout_subset, k_draws, prepared_holdout, subset_estimates
-from dpm.model import load_trained
-from pipeline import common
+from pipeline import common, trained as trained_model
 
 # values per pass through the network for K's terms (images: a few hundred images at once)
 MAX_ELEMENTS = 2 ** 20
@@ -41,7 +40,8 @@ def main(argv: list[str] | None) -> None:
     common.provenance_option(parser)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    trained = load_trained(args.dataset, args.data_dir, args.model_file, common.load_config())
+    config = common.load_config()
+    trained = trained_model.load(args.dataset, args.data_dir, args.model_file, config)
     c, objective, model = trained.section.likelihood, trained.objective, trained.model
     x = prepared_holdout(trained)
     index = holdout_subset(len(x), c.n_examples, c.subset_seed).to(x.device)
@@ -56,7 +56,7 @@ def main(argv: list[str] | None) -> None:
     bits.update({f"{name}_se": to_bits(se).item() / objective.n_units for name, (_, se) in estimates.items()})
     true_ll = trained.split.true_log_likelihood_nats
     common.write_json(args.metrics_json, {
-        "dataset": args.dataset, "label": trained.info.label, "profile": trained.config.profile,
+        "dataset": args.dataset, "label": trained.info.label, "profile": config.profile,
         "unit": trained.info.unit, "ks": list(c.ks()), **bits,
         "true_log_likelihood": to_bits(float(true_ll[index.cpu().numpy()].mean())) / objective.n_units
         if len(true_ll) else None,

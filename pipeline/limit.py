@@ -27,8 +27,8 @@ from dpm.bound import to_bits
 from dpm.evaluate import Estimate
 from dpm.likelihood import holdout_subset, k_draws, prepared_holdout
 from dpm.limits import BernoulliMixtureReverse, GaussianMixtureReverse, curve_mixture
-from dpm.model import Trained, load_trained
-from pipeline import common
+from dpm.model import Trained
+from pipeline import common, trained as trained_model
 
 
 def swiss_roll_limit(trained: Trained, x: torch.Tensor, generator: torch.Generator) -> dict:
@@ -89,12 +89,13 @@ def main(argv: list[str] | None) -> None:
     common.provenance_option(parser)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    trained = load_trained(args.dataset, args.data_dir, args.model_file, common.load_config(), device="cpu")
+    config = common.load_config()
+    trained = trained_model.load(args.dataset, args.data_dir, args.model_file, config, device="cpu")
     generator = torch.Generator().manual_seed(trained.section.limit.seed)
     with torch.no_grad():
         result = LIMITS[registry.get(args.dataset).model](trained, prepared_holdout(trained), generator)
     common.write_json(args.metrics_json, {
-        "dataset": args.dataset, "label": trained.info.label, "profile": trained.config.profile,
+        "dataset": args.dataset, "label": trained.info.label, "profile": config.profile,
         "unit": trained.info.unit, **result, "T": trained.section.diffusion.n_steps,
         "beta_1": trained.section.diffusion.beta_1, "schedule": trained.section.diffusion.schedule,
         **common.computed_on(trained.device),

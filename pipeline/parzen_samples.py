@@ -25,8 +25,7 @@ from tqdm import tqdm
 
 from dpm import provenance, sampling
 from dpm.atomic import atomic_path, atomic_write_text
-from dpm.model import load_trained
-from pipeline import common
+from pipeline import common, trained as trained_model
 
 DATASET = "mnist"
 
@@ -41,13 +40,14 @@ def main(argv: list[str] | None) -> None:
     args = parser.parse_args(argv)
     if not 0 <= args.shard < args.n_shards:
         raise common.StageError(f"shard {args.shard} of {args.n_shards}: expected 0 <= shard < n_shards")
-    trained = load_trained(DATASET, args.data_dir, args.model_file, common.load_config())
+    config = common.load_config()
+    trained = trained_model.load(DATASET, args.data_dir, args.model_file, config)
     c, codec = trained.section.parzen, trained.objective.codec
     device = sampling.shard_device(trained.device, args.shard)
     model = trained.model.to(device)
     batches = list(range(args.shard, c.n_batches(), args.n_shards))
-    key = provenance.fingerprint(c, trained.section.diffusion, trained.section.net, device.type, trained.config.tf32,
-                             provenance.file_digest(args.model_file))
+    key = provenance.fingerprint(c, trained.section.diffusion, trained.section.net, device.type, config.tf32,
+                                 provenance.file_digest(args.model_file))
     done = _resume_dir(args.resume_dir, key)
     n_dims = trained.info.n_dims
     start, drawn = time.perf_counter(), 0
@@ -60,7 +60,7 @@ def main(argv: list[str] | None) -> None:
             np.save(f, codec.decode(x).reshape(len(x), n_dims).astype(np.float32))
         drawn += 1
     pixels = [np.load(done / f"batch_{b:06d}.npy", allow_pickle=False) for b in batches]
-    record = {"dataset": DATASET, "profile": trained.config.profile, "shard": args.shard, "n_shards": args.n_shards,
+    record = {"dataset": DATASET, "profile": config.profile, "shard": args.shard, "n_shards": args.n_shards,
               "batches": batches, "n_samples": c.n_samples, "batch_size": c.batch_size, "seed": c.seed,
               "T": trained.section.diffusion.n_steps, **common.computed_on(device)}
     write_shard(args.out_npz, np.concatenate(pixels) if pixels else np.zeros((0, n_dims), np.float32), batches,

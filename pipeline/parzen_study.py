@@ -26,12 +26,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dpm import device as devices, parzen, sampling
+from dpm import device as devices, parzen, sampling, studies
 from dpm.atomic import atomic_path, atomic_write_text
 from dpm.data import images, split as splits
-from dpm.model import load_trained
 from dpm.registry import ParzenConfig
-from pipeline import common
+from pipeline import common, trained as trained_model
 
 DATASET = "mnist"
 COLUMNS = ["row", "model", "n_iterations", "final_step", "n_centres", "sigma", "nats", "nats_se", "bits", "bits_se",
@@ -90,7 +89,8 @@ def main(argv: list[str] | None) -> None:
         parser.add_argument(name, type=Path)
     args = parser.parse_args(argv)
     config = common.load_config()
-    n_samples, c = config.parzen_study.n_samples, config.mnist.parzen
+    study = studies.load(common.PARAMS, config).parzen_study
+    n_samples, c = study.n_samples, config.mnist.parzen
     table2 = json.loads(args.table2_json.read_text())
     if table2["profile"] != config.profile:
         raise common.StageError(f"{args.table2_json}: of profile {table2['profile']}, params.yaml has {config.profile}")
@@ -100,9 +100,9 @@ def main(argv: list[str] | None) -> None:
     test = split.holdout * to_unit
     validation = split.train[c.validation_start:c.validation_start + c.n_validation] * to_unit
     rows = []
-    for model_file in [*(args.study_models_dir / f"{DATASET}_{n}.pt" for n in config.parzen_study.n_iterations),
+    for model_file in [*(args.study_models_dir / f"{DATASET}_{n}.pt" for n in study.n_iterations),
                        args.main_model]:
-        trained = load_trained(DATASET, args.data_dir, model_file, config)
+        trained = trained_model.load(DATASET, args.data_dir, model_file, config)
         rows += model_rows(trained, n_samples, test, validation, device)
     perfect = parzen.estimate(test, validation, split.train[:n_samples] * to_unit, device=device)
     rows.append(_row(f"perfect model, {n_samples} training images", "perfect", None, None, perfect))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dpm import device as devices
+from dpm import device as devices, studies
 from pipeline import common, train as train_stage
 
 DATASET = "mnist"
@@ -26,7 +26,7 @@ def main(argv: list[str] | None) -> None:
     args = parser.parse_args(argv)
     config = common.load_config()
     device = devices.resolve(config.device, config.tf32)
-    for n in config.parzen_study.n_iterations:
+    for n in studies.load(common.PARAMS, config).parzen_study.n_iterations:
         train_stage.train_model(DATASET, args.data_dir, common.load_config({f"{DATASET}.train.n_iterations": n}),
                                 device, args.checkpoint_dir / f"{DATASET}_{n}", args.models_dir / f"{DATASET}_{n}.pt")
 

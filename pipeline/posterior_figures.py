@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpm import figures, registry, sampling
+from dpm import figures, paper_figures, sampling
 from dpm.posterior import Denoise, Inpaint, posterior_sample
 from pipeline import common, image_stage
 
@@ -35,17 +35,17 @@ MAX_PHOTOGRAPHS = 4  # figure5_full: rows, spread over the photographs (the bark
 def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     kinds = ("denoise", "inpaint", "inpaint_full")
-    parser.add_argument("figure", choices=[f for f in registry.FIGURES if registry.figure(f)[1].kind in kinds])
+    parser.add_argument("figure", choices=paper_figures.of_kinds(*kinds))
     for name in ("data_dir", "model_file", "out_png"):
         parser.add_argument(name, type=Path)
     parser.add_argument("--raw", type=Path, help="figure5_full: the folder of the fetched photographs")
     args = parser.parse_args(argv)
-    trained, entry = image_stage.load(args.figure, args.data_dir, args.model_file)
+    trained, entry, profile = image_stage.load(args.figure, args.data_dir, args.model_file)
     torch.set_grad_enabled(False)
     if entry.kind == "inpaint_full":
         if args.raw is None:
             raise common.StageError(f"{args.figure}: needs --raw, the folder of the fetched photographs")
-        fig = full_size_inpainting(trained, args.raw)
+        fig = full_size_inpainting(trained, profile, args.raw)
     else:
         generator = image_stage.generator(trained)
         levels = image_stage.spread(trained.split.holdout, trained.section.eval.n_samples)
@@ -53,7 +53,8 @@ def main(argv: list[str] | None) -> None:
         draw = denoise if entry.kind == "denoise" else inpaint
         panels, note = draw(trained, clean, entry.region, generator)
         tiles = [(name, image_stage.grid(trained.objective.codec.decode(x))) for name, x in panels]
-        fig = figures.image_panels_figure(tiles, image_stage.title(trained, note), letters=tuple(entry.letters) or None)
+        fig = figures.image_panels_figure(tiles, image_stage.title(trained, profile, note),
+                                          letters=tuple(entry.letters) or None)
     image_stage.save(fig, args.out_png)
 
 
@@ -87,7 +88,7 @@ def inpaint(trained, clean, region, generator):
     return [("holdout", clean), ("region replaced by noise", shown), ("inpainted", filled)], note
 
 
-def full_size_inpainting(trained, raw_dir: Path):
+def full_size_inpainting(trained, profile: str, raw_dir: Path):
     """Figure 5 at the photographs' holdout size: see the module's docstring."""
     from dpm.data import images, textures  # only this figure reads the photographs themselves
     c, device = trained.section, trained.device
@@ -112,9 +113,9 @@ def full_size_inpainting(trained, raw_dir: Path):
     scaling = trained.objective.codec.scaling  # the codec's image shape is the patch's, not the square's
     pixels = {name: images.to_pixels(x, scaling).reshape(-1, side, side) for name, x in columns.items()}
     rows = [[pixels[name][i] for name in columns] for i in range(len(squares))]
-    title = image_stage.title(trained, f"{side}×{side} holdout squares, central {side // 2}×{side // 2} inpainted; "
-                                       f"MSE in the square: inpainted {mse(filled):.3f}, unconditioned sample "
-                                       f"{mse(free):.3f}")
+    note = (f"{side}×{side} holdout squares, central {side // 2}×{side // 2} inpainted; "
+            f"MSE in the square: inpainted {mse(filled):.3f}, unconditioned sample {mse(free):.3f}")
+    title = image_stage.title(trained, profile, note)
     return figures.inpainting_grid_figure(rows, list(columns), title, row_names=[p.stem for p in paths])
 
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dpm import device as devices, experiment as experiments, registry
-from dpm.model import load_trained
-from pipeline import common, train as train_stage
+from dpm import device as devices, experiment as experiments, registry, studies
+from pipeline import common, train as train_stage, trained as trained_model
 
 
 def main(argv: list[str] | None) -> None:
@@ -29,13 +28,13 @@ def main(argv: list[str] | None) -> None:
     device = devices.resolve(config.device, config.tf32)
     main_seed = config.section(args.dataset).train.seed
     rows = []
-    for offset in config.seed_spread.seed_offsets:
+    for offset in studies.load(common.PARAMS, config).seed_spread.seed_offsets:
         seed = main_seed + offset
         seeded = common.load_config({f"{args.dataset}.train.seed": seed})
         model_file = args.models_dir / f"seed_{seed}.pt"
         history = train_stage.train_model(args.dataset, args.data_dir, seeded, device,
                                           args.checkpoint_dir / f"seed_{seed}", model_file)
-        trained = load_trained(args.dataset, args.data_dir, model_file, seeded)
+        trained = trained_model.load(args.dataset, args.data_dir, model_file, seeded)
         experiment = experiments.load(trained)
         result = experiments.evaluate_on(experiment, trained.split.holdout)
         rows.append({"seed": seed, **experiments.metrics(experiment, result, len(trained.split.holdout)),

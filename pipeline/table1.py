@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpm import registry
+from dpm.paper_table1 import TABLE_1
 from dpm.atomic import atomic_path, atomic_write_text
 from pipeline import common
 from pipeline.rounding import decimals, fixed, pm
@@ -55,7 +55,7 @@ def table(metrics: list[dict], likelihood: list[dict] = (), limits: list[dict] =
                                     "true_log_likelihood_limit": m.get("true_log_likelihood")})
     rows = []
     for m in metrics:
-        paper = registry.get(m["dataset"]).paper
+        paper = TABLE_1[m["dataset"]]
         rows.append({**m, "data": m.get("label", m["dataset"]), "paper_K": paper.k,
                      "paper_K_minus_L_null": paper.k_minus_l_null, **extra[m["dataset"]]})
     return pd.DataFrame(rows, columns=COLUMNS + LIKELIHOOD_COLUMNS + LIMIT_COLUMNS)

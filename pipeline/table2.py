@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from dpm.atomic import atomic_path, atomic_write_text
-from dpm.paper import TABLE_2_DEAD_LEAVES, TABLE_2_MNIST
+from dpm.paper_table2 import TABLE_2_DEAD_LEAVES, TABLE_2_MNIST
 from pipeline import common
 
 COLUMNS = ["dataset", "model", "unit", "paper_bits", "paper_bits_se", "paper_nats", "paper_nats_se", "bits", "bits_se",

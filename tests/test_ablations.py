@@ -12,19 +12,20 @@ import pytest
 import torch
 import yaml
 
-from dpm import config as cfg, nets
+from dpm import config as cfg, nets, studies
 from pipeline import ablation_table
 from pipeline import ablations as stage
 
 SMOKE = cfg.compose(["profile=smoke"])
 
 
-def load(tmp_path, edit=lambda raw: None) -> cfg.Config:
+def load(tmp_path, edit=lambda raw: None) -> tuple[cfg.Config, studies.Studies]:
     raw = copy.deepcopy(SMOKE)
     edit(raw)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
-    return cfg.load(path)
+    config = cfg.load(path)
+    return config, studies.load(path, config)
 
 
 def variants(raw: dict) -> dict:
@@ -35,9 +36,9 @@ def test_a_variant_is_its_dataset_section_with_the_budget_then_its_own_changes(t
     def edit(raw):
         raw["ablations"]["budget"]["swiss_roll"] = {"train.n_iterations": 7, "diffusion.beta_1": 1e-3}
         variants(raw)["swiss_roll_beta1_1e_5"]["set"] = {"diffusion.beta_1": 1e-5, "net.n_hidden": 3}
-    config = load(tmp_path, edit)
-    own, base = config.swiss_roll, config.ablation_section("swiss_roll_base")
-    changed = config.ablation_section("swiss_roll_beta1_1e_5")
+    config, s = load(tmp_path, edit)
+    own, base = config.swiss_roll, s.ablation_section(config, "swiss_roll_base")
+    changed = s.ablation_section(config, "swiss_roll_beta1_1e_5")
     assert base.train.n_iterations == changed.train.n_iterations == 7
     assert base.diffusion.beta_1 == 1e-3 and changed.diffusion.beta_1 == 1e-5  # the variant's own value wins
     assert changed.net.n_hidden == 3 and base.net == own.net
@@ -87,11 +88,12 @@ def test_each_bad_ablation_entry_is_an_error_naming_its_key(tmp_path, edit, mess
 def test_the_shipped_ablations_compare_one_model_per_ablation_at_one_budget():
     for profile in cfg.PROFILES:
         config = cfg.load_profile(profile)
-        groups = {a for v in config.ablations.variants.values() for a in v.ablation}
+        s = studies.of(cfg.compose([f"profile={profile}"]), config)
+        groups = {a for v in s.ablations.variants.values() for a in v.ablation}
         for group in groups:
-            rows = config.ablations.rows(group)
-            assert config.ablations.variants[rows[0]].baseline and len(rows) >= 2, (profile, group)
-            sections = [config.ablation_section(name) for name in rows]
+            rows = s.ablations.rows(group)
+            assert s.ablations.variants[rows[0]].baseline and len(rows) >= 2, (profile, group)
+            sections = [s.ablation_section(config, name) for name in rows]
             assert len({s.train.n_iterations for s in sections}) == 1, (profile, group)  # one budget
             assert len({s.train.seed for s in sections}) == 1, (profile, group)
 
@@ -146,15 +148,15 @@ def test_the_table_has_a_row_per_ablation_and_variant_baseline_first():
 
 
 def test_a_variant_that_changes_a_fetched_dataset_s_data_is_refused(tmp_path):
-    config = load(tmp_path, lambda raw: variants(raw)["cifar10_x0"]["set"].update({"data.n_holdout": 40}))
+    config, s = load(tmp_path, lambda raw: variants(raw)["cifar10_x0"]["set"].update({"data.n_holdout": 40}))
     with pytest.raises(stage.common.StageError, match="changes cifar10's data"):
-        stage.variant_split(config, "cifar10_x0", tmp_path / "unused")
+        stage.variant_split(config, s, "cifar10_x0", tmp_path / "unused")
 
 
 def test_a_variant_that_changes_generated_data_makes_its_own_split(tmp_path):
-    config = load(tmp_path)
-    split = stage.variant_split(config, "dead_leaves_r_min_1", tmp_path / "unused")  # nothing read from there
-    section = config.ablation_section("dead_leaves_r_min_1")
+    config, s = load(tmp_path)
+    split = stage.variant_split(config, s, "dead_leaves_r_min_1", tmp_path / "unused")  # nothing read from there
+    section = s.ablation_section(config, "dead_leaves_r_min_1")
     assert section.data.r_min == 1.0 != config.dead_leaves.data.r_min
     assert split.train.shape == (section.data.n_train, section.data.image_size ** 2)
 
@@ -171,7 +173,8 @@ def test_the_stage_trains_and_evaluates_one_variant_as_the_pipeline_would(tmp_pa
         torch.set_num_threads(torch_threads)
     record = json.loads((tmp_path / "out.json").read_text())
     config = cfg.load(params)
-    assert record["section"] == json.loads(json.dumps(dataclasses.asdict(config.ablation_section("dead_leaves_r_min_1"))))
+    section = studies.load(params, config).ablation_section(config, "dead_leaves_r_min_1")
+    assert record["section"] == json.loads(json.dumps(dataclasses.asdict(section)))
     assert record["n_iterations"] == config.dead_leaves.train.n_iterations == record["history"][-1]["iteration"]
     assert record["set"] == {"data.r_min": 1.0} and record["unit"] == "bits/pixel"
     assert abs(record["K_minus_L_null"] - (record["K"] - record["L_null"])) < 1e-9

@@ -41,7 +41,7 @@ def test_synthetic_data_has_the_model_shape(name):
     if name == "heartbeat":
         assert set(x.unique().tolist()) <= {0.0, 1.0}
     # the model the benchmark times is the one the pipeline builds from that section
-    model = models.build(name, section, info, seed=0)
+    model = models.build(registry.get(name).model, section, info, seed=0)
     assert sum(p.numel() for p in model.parameters()) > 0
 
 

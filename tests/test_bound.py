@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dpm import config as cfg, registry
+from dpm import registry, sections
 from dpm.bound import bound_terms, inverse_t_proposal, to_bits
 from dpm.data import heartbeat
 from dpm.data.scaling import Scaling
@@ -68,10 +68,11 @@ def test_a_wrong_reverse_process_stays_below_the_true_log_likelihood():
 
 def test_heartbeat_k_of_an_untrained_model_is_below_the_true_log_likelihood():
     c = registry.HeartbeatConfig(
-        data=registry.HeartbeatData(100, 500, 20, 5, 0), diffusion=cfg.DiffusionConfig(100, 0.01, "fixed", "kernel"),
-        net=cfg.MLPConfig(20, 2, "glorot_sigmoid"), train=None, eval=None)
+        data=registry.HeartbeatData(100, 500, 20, 5, 0),
+        diffusion=sections.DiffusionConfig(100, 0.01, "fixed", "kernel"),
+        net=sections.MLPConfig(20, 2, "glorot_sigmoid"), train=None, eval=None)
     info = DataInfo(label="heartbeat", unit="bits/seq", n_dims=20, p_pi=0.2)
-    model = build("heartbeat", c, info, seed=0)
+    model = build("sigmoid_mlp", c, info, seed=0)
     assert isinstance(model.process(), BinomialDiffusion) and model.process().p_pi == 0.2
     x0 = torch.from_numpy(heartbeat.sample(500, 20, 5, np.random.default_rng(0)))
     k = Estimate.of(holdout_terms(model, x0, n_repeats=1, batch_size=500, seed=0).k)
@@ -101,10 +102,10 @@ def test_importance_sampled_t_agrees_with_the_exact_sum_with_a_smaller_error():
 def image_section(name: str, data):
     """The section of image dataset ``name`` with data section ``data`` and a small network whose
     readout starts at zero."""
-    net = cfg.ImageNetConfig(conv_layers=1, conv_channels=4, n_scales=2, kernel_size=3, dense_layers=1,
+    net = sections.ImageNetConfig(conv_layers=1, conv_channels=4, n_scales=2, kernel_size=3, dense_layers=1,
                              dense_width=8, dense_out=1, upper_layers=1, upper_channels=4, n_bumps=3,
                              bump_width=0.5, activation="leaky_relu", readout_init=0.0)
-    diffusion = cfg.DiffusionConfig(n_steps=20, beta_1=0.01, schedule="fixed", parameterisation="kernel")
+    diffusion = sections.DiffusionConfig(n_steps=20, beta_1=0.01, schedule="fixed", parameterisation="kernel")
     return registry.get(name).section(data=data, diffusion=diffusion, net=net, train=None, eval=None)
 
 
@@ -123,7 +124,7 @@ def image_info(image_shape: tuple[int, int, int]) -> DataInfo:
 ], ids=["one_colour", "three_colours"])
 def test_the_authors_form_with_zero_network_output_gives_k_equal_to_l_null_on_standard_normal_images(
         name, data, image_shape):
-    model = build(name, image_section(name, data), image_info(image_shape), seed=0)
+    model = build("image", image_section(name, data), image_info(image_shape), seed=0)
     x0 = torch.randn(2000, math.prod(image_shape), generator=torch.Generator().manual_seed(10))
     k = holdout_terms(model, x0, n_repeats=2, batch_size=500, seed=0).k
     gain = Estimate.of(k - model.process().log_prior(x0))

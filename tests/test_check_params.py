@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from dpm import config as cfg
-from pipeline import check_params
+from pipeline import check_params, cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 CORES = len(os.sched_getaffinity(0))
@@ -79,10 +79,11 @@ def test_more_processes_than_visible_gpus_are_refused(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr("dpm.device.set_tf32", lambda tf32=None: None)  # torch's flags stay as they are
     config = dataclasses.replace(cfg.load_profile("smoke"), device="cuda", processes=3, threads=1)
-    assert list(check_params.machine_problems(config)) == [
+    resources = cluster.load_resources(cfg.compose(["profile=smoke"]), "cuda")
+    assert list(check_params.machine_problems(config, resources)) == [
         ("processes", "3, but 2 GPUs visible (one process per GPU): set processes to at most 2, or 0 for one per "
                       "visible GPU")]
-    assert list(check_params.machine_problems(dataclasses.replace(config, processes=0))) == []
+    assert list(check_params.machine_problems(dataclasses.replace(config, processes=0), resources)) == []
 
 
 def test_an_empty_params_file_or_a_variant_without_its_dataset_is_named_in_one_line(tmp_path):

@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dpm import config as cfg
-from pipeline import check_params
+import dataclasses
+
+from dpm import config as cfg, studies
+from pipeline import check_params, cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = "smoke"
@@ -48,11 +50,12 @@ def edit(data: dict, dotted: str, value) -> dict:
 
 
 def load_edited(tmp_path: Path, *changes: tuple[str, object]) -> cfg.Config:
-    """``cfg.load`` of params.yaml with the (dotted key, value) ``changes``."""
+    """params.yaml with the (dotted key, value) ``changes``, validated as a whole as the gate does
+    it (``check_params.load``: ``cfg.load`` and the sections typed elsewhere)."""
     data = params()
     for key, value in changes:
         edit(data, key, value)
-    return cfg.load(write(tmp_path, data))
+    return check_params.load(write(tmp_path, data))[0]
 
 
 def raises_naming(message: str):
@@ -119,7 +122,24 @@ def test_a_per_profile_mapping_in_params_yaml_says_where_profiles_live_now(tmp_p
 def test_a_gpu_request_needs_device_cuda(tmp_path):
     with raises_naming("device: resources.train.gpus is 1"):
         load_edited(tmp_path, ("resources.train.gpus", 1))
-    assert load_edited(tmp_path, ("resources.train.gpus", 1), ("device", "cuda")).resources.train.gpus == 1
+    data = edit(edit(params(), "resources.train.gpus", 1), "device", "cuda")
+    assert check_params.load(write(tmp_path, data))[1].train.gpus == 1
+
+
+def test_the_sections_typed_elsewhere_are_required_by_load_and_validated_by_the_gate(tmp_path):
+    """``cfg.load`` (every stage) needs the keys of ``ELSEWHERE`` but not their values' types:
+    those are the studies' and the cluster's, validated by the gate alone."""
+    typed = [f.name for f in dataclasses.fields(studies.Studies)] + ["resources"]
+    assert sorted(typed) == sorted(cfg.ELSEWHERE)
+    assert {f.name for f in dataclasses.fields(cluster.Resources)} == {"default", "train", "sample"}
+    path = write(tmp_path, edit(params(), "seed_spread.seed_offsets", [1, 1]))
+    assert cfg.load(path).profile == PROFILE
+    with raises_naming("seed_spread.seed_offsets: repeats an offset"):
+        check_params.load(path)
+    data = params()
+    del data["parzen_study"]
+    with raises_naming("parzen_study: missing"):
+        cfg.load(write(tmp_path, data))
 
 
 BAD = [
@@ -299,7 +319,7 @@ def test_an_unknown_key_anywhere_is_an_error_naming_it(tmp_path, mapping, extra,
         node = node[part]
     node.update(extra)
     with raises_naming(message):
-        cfg.load(write(tmp_path, data))
+        check_params.load(write(tmp_path, data))
 
 
 def test_an_unknown_override_is_an_error(tmp_path):

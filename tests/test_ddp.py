@@ -15,7 +15,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import yaml
 
-from dpm import bench, config as cfg, distributed, model as models
+from dpm import bench, config as cfg, distributed, model as models, registry
 from dpm.model import read_model_file
 from dpm.objective import Objective
 from dpm.train import Run, fit, load_checkpoint, update
@@ -27,7 +27,7 @@ def smoke_training(name: str, n_iterations: int):
     section = cfg.load_profile("smoke").section(name)
     info = bench.synthetic_info(name, section)
     x = bench.synthetic(info, 256, torch.Generator().manual_seed(0), torch.device("cpu"))
-    model = models.build(name, section, info, x, section.train.seed)
+    model = models.build(registry.get(name).model, section, info, x, section.train.seed)
     c = dataclasses.replace(section.train, n_iterations=n_iterations, checkpoint_every=10, log_every=10,
                             lr_decay_every=15)
     return model, Objective.of(section, info), x, c

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from dpm import config as cfg
+from dpm import sections
 from dpm.nets import ImageNet, MultiScaleConv, RBFNet, SigmoidMLP
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ def net_config(**changes):
     values = dict(conv_layers=1, conv_channels=4, n_scales=2, kernel_size=3, dense_layers=1, dense_width=8,
                   dense_out=2, upper_layers=1, upper_channels=4, n_bumps=5, bump_width=0.5,
                   activation="leaky_relu", readout_init=0.1)
-    return cfg.ImageNetConfig(**{**values, **changes})
+    return sections.ImageNetConfig(**{**values, **changes})
 
 
 IMAGE_NETS = {  # (C, H, W), changes: the pathways of the MNIST, CIFAR-10 and dead-leaves nets

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from dpm import config as cfg, registry
+from dpm import registry, sections
 from dpm.bound import bound_terms, inverse_t_proposal, kl_sum, to_bits
 from dpm.data import heartbeat
 from dpm.data.split import DataInfo
@@ -186,9 +186,10 @@ def test_the_mean_of_l1_is_k_for_a_wrong_gaussian_reverse():
 
 def test_the_mean_of_l1_is_k_for_an_untrained_heartbeat_model():
     c = registry.HeartbeatConfig(
-        data=registry.HeartbeatData(100, 500, 20, 5, 0), diffusion=cfg.DiffusionConfig(40, 0.01, "fixed", "kernel"),
-        net=cfg.MLPConfig(20, 2, "glorot_sigmoid"), train=None, eval=None)
-    model = build("heartbeat", c, DataInfo(label="heartbeat", unit="bits/seq", n_dims=20, p_pi=0.2), seed=0)
+        data=registry.HeartbeatData(100, 500, 20, 5, 0),
+        diffusion=sections.DiffusionConfig(40, 0.01, "fixed", "kernel"),
+        net=sections.MLPConfig(20, 2, "glorot_sigmoid"), train=None, eval=None)
+    model = build("sigmoid_mlp", c, DataInfo(label="heartbeat", unit="bits/seq", n_dims=20, p_pi=0.2), seed=0)
     x0 = torch.from_numpy(heartbeat.sample(1000, 20, 5, np.random.default_rng(0))).float()
     _, k, se = assert_l1_matches_k(model.process(), model.reverse, x0, seed=12)
     assert se < 0.2 and k.mean() < heartbeat.true_log_likelihood_nats(5) - 1.0

@@ -36,7 +36,7 @@ def test_every_model_of_every_profile_is_driven():
 def test_model_runs_on_meta(profiles, profile, name):
     section = profiles[profile].section(name)
     info = bench.synthetic_info(name, section)
-    model = models.build(name, section, info, seed=0).to(META)
+    model = models.build(registry.get(name).model, section, info, seed=0).to(META)
     objective = Objective.of(section, info, META)
     batch = torch.zeros((BATCH, info.n_dims), device=META)
     process = model.process()

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dpm import config as cfg
+from dpm import sections
 from dpm.nets import ImageNet, MultiScaleConv
 from dpm.temporal import Bumps, readout
 
@@ -55,7 +55,7 @@ def net_config(**changes):
     values = dict(conv_layers=2, conv_channels=4, n_scales=2, kernel_size=3, dense_layers=1, dense_width=8,
                   dense_out=2, upper_layers=1, upper_channels=4, n_bumps=5, bump_width=0.5,
                   activation="leaky_relu", readout_init=0.1)
-    return cfg.ImageNetConfig(**{**values, **changes})
+    return sections.ImageNetConfig(**{**values, **changes})
 
 
 @pytest.mark.parametrize("image_shape", [(1, 8, 8), (3, 8, 8)])

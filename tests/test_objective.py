@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dpm import bound, config as cfg, objective as objectives, registry
+from dpm import bound, objective as objectives, registry, sections
 from dpm.bound import bound_terms, inverse_t_proposal
 from dpm.data import images
 from dpm.data.split import DataInfo
@@ -23,22 +23,22 @@ IMAGES = images.image_split(LEVELS, LEVELS[:4], "level", "test images")  # store
 IMAGE_INFO = IMAGES.info
 
 
-def train_config(t_sampling: str) -> cfg.ImageTrainConfig:
-    return cfg.ImageTrainConfig(n_iterations=1, batch_size=1, learning_rate=0.001, lr_decay=1.0, lr_decay_every=1,
+def train_config(t_sampling: str) -> sections.ImageTrainConfig:
+    return sections.ImageTrainConfig(n_iterations=1, batch_size=1, learning_rate=0.001, lr_decay=1.0, lr_decay_every=1,
                                 checkpoint_every=1, log_every=1, n_log_examples=1, n_log_samples=1, seed=0,
                                 t_sampling=t_sampling, amp=False)
 
 
 def image_section(t_sampling: str):
-    diffusion = cfg.DiffusionConfig(n_steps=N_STEPS, beta_1=0.002, schedule="fixed", parameterisation="v")
+    diffusion = sections.DiffusionConfig(n_steps=N_STEPS, beta_1=0.002, schedule="fixed", parameterisation="v")
     return registry.DeadLeavesConfig(data=registry.DeadLeavesData(40, 4, 4, 1.0, 4.0, "level", 0),
                                      diffusion=diffusion, net=None, train=train_config(t_sampling), eval=None)
 
 
 def toy_section():
-    diffusion = cfg.DiffusionConfig(n_steps=N_STEPS, beta_1=1e-4, schedule="fixed", parameterisation="x0")
+    diffusion = sections.DiffusionConfig(n_steps=N_STEPS, beta_1=1e-4, schedule="fixed", parameterisation="x0")
     return registry.SwissRollConfig(data=registry.SwissRollData(2, 2, 0.1, 0), diffusion=diffusion,
-                                    net=cfg.RBFConfig(4, True), train=None, eval=None)
+                                    net=sections.RBFConfig(4, True), train=None, eval=None)
 
 
 def test_a_toy_sums_over_every_t_and_sees_its_data_as_stored():
@@ -132,7 +132,7 @@ def test_evaluation_reports_per_pixel_and_checks_with_uniform_t():
     model = gaussian_model(FixedSchedule(N_STEPS, 0.002), 0.0, parameterisation="v")
     objective = Objective.of(image_section("importance"), IMAGE_INFO)
     x0 = torch.randn(2000, 16, generator=torch.Generator().manual_seed(4))
-    result = evaluate(model, objective, x0, cfg.EvalConfig(n_repeats=2, batch_size=500, n_samples=1, seed=0))
+    result = evaluate(model, objective, x0, sections.EvalConfig(n_repeats=2, batch_size=500, n_samples=1, seed=0))
     assert abs(result.gain.mean_bits) < 4 * result.gain.se_bits + 1e-6
     assert result.gain.se_bits < 0.1  # the check above has power (one importance-sampled t per repeat)
     assert abs(result.k.mean_bits - result.k_uniform_t.mean_bits) < 4 * math.hypot(result.k.se_bits,

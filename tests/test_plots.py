@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from dpm import curves, registry
+from dpm.paper_table1 import TABLE_1
 
 ROOT = Path(__file__).resolve().parents[1]
 UNITS = {"bits": "bits/point", "bits/seq": "bits/sequence", "bits/pixel": "bits/pixel"}
@@ -19,7 +20,7 @@ def test_each_learning_curve_has_a_plot_by_iteration_and_one_by_time():
     for dataset in registry.NAMES:
         # the label of the committed results (quick profile): the same as every table's and figure's
         label = json.loads((ROOT / f"results/metrics/{dataset}.json").read_text())["label"]
-        unit = UNITS[registry.get(dataset).paper.unit]
+        unit = UNITS[TABLE_1[dataset].unit]
         for view, x, x_label, csv in (
                 ("iteration", "iteration", "training iteration", f"results/curves/{dataset}.csv"),
                 ("time", "seconds", "training time (s, wall clock)", f"results/provenance/train/{dataset}.csv")):

@@ -21,7 +21,8 @@ import pytest
 import torch
 from torch import nn
 
-from dpm import bench, config as cfg, device as devices, likelihood, model as models, parzen, sampling
+from dpm import (bench, config as cfg, device as devices, likelihood, model as models, parzen, registry, sampling,
+                 sections)
 from dpm.evaluate import evaluate
 from dpm.model import read_model_file
 from dpm.objective import Objective
@@ -57,7 +58,7 @@ def smoke(name: str = NAME, amp: bool | None = None):
     section = cfg.load_profile("smoke").section(name)
     info = bench.synthetic_info(name, section)
     x = bench.synthetic(info, 64, torch.Generator().manual_seed(0), torch.device("cpu"))
-    model = models.build(name, section, info, x, section.train.seed)
+    model = models.build(registry.get(name).model, section, info, x, section.train.seed)
     if amp is not None:
         model.amp = amp
     return model, section, Objective.of(section, info), x
@@ -152,23 +153,23 @@ def precision() -> tuple[str, str]:
 
 
 def test_resolving_cuda_fixes_tf32_as_params_say_and_full_float32_by_default(fake_cuda):
-    assert devices.resolve("cuda", cfg.TF32Config(matmul=True, conv=False)).type == "cuda"
+    assert devices.resolve("cuda", sections.TF32Config(matmul=True, conv=False)).type == "cuda"
     assert precision() == ("tf32", "ieee")
-    devices.resolve("auto", cfg.TF32Config(matmul=False, conv=True))
+    devices.resolve("auto", sections.TF32Config(matmul=False, conv=True))
     assert precision() == ("ieee", "tf32")
     devices.resolve("cuda")  # a caller without params: torch's defaults (conv in TF32) never decide
     assert precision() == ("ieee", "ieee")
-    devices.resolve("cpu", cfg.TF32Config(matmul=True, conv=True))  # the CPU: nothing set
+    devices.resolve("cpu", sections.TF32Config(matmul=True, conv=True))  # the CPU: nothing set
     assert precision() == ("ieee", "ieee")
 
 
 def test_the_shipped_params_ask_for_full_float32():
     for profile in cfg.PROFILES:
-        assert cfg.load_profile(profile).tf32 == cfg.TF32Config(matmul=False, conv=False), profile
+        assert cfg.load_profile(profile).tf32 == sections.TF32Config(matmul=False, conv=False), profile
 
 
 def test_the_parzen_estimate_is_full_float32_whatever_tf32_says(fake_cuda, monkeypatch):
-    devices.set_tf32(cfg.TF32Config(matmul=True, conv=True))
+    devices.set_tf32(sections.TF32Config(matmul=True, conv=True))
     seen, addmm = [], torch.addmm
     monkeypatch.setattr(torch, "addmm", lambda *args, **kwargs: (seen.append(precision()), addmm(*args, **kwargs))[1])
     generator = torch.Generator().manual_seed(0)
@@ -178,7 +179,7 @@ def test_the_parzen_estimate_is_full_float32_whatever_tf32_says(fake_cuda, monke
 
 
 def test_the_environment_names_versions_device_and_precision(fake_cuda):
-    device = devices.resolve("cuda", cfg.TF32Config(matmul=False, conv=True))
+    device = devices.resolve("cuda", sections.TF32Config(matmul=False, conv=True))
     assert devices.environment(device) == {
         "torch": torch.__version__, "device": "NVIDIA H100 80GB HBM3", "cuda": "12.8", "cudnn": 91000,
         "fp32_precision": {"matmul": "ieee", "conv": "tf32"}}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dpm import config as cfg, registry
+from dpm import config as cfg, paper_figures, paper_table1, registry
 from dpm.data import fetch as fetch_module
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,21 +59,26 @@ def test_every_figure_has_its_stage_and_is_drawn_from_its_dataset(stages):
     keys = []
     for stage, kinds in FIGURE_STAGES.items():
         for key, item in foreach(stages, stage).items():
-            dataset, figure = registry.figure(key)
-            assert item["dataset"] == dataset.name, key
+            figure = paper_figures.get(key)
+            assert item["dataset"] == figure.dataset, key
             assert figure.kind in kinds, (stage, key, figure.kind)  # the stage draws that kind of figure
             keys.append(key)
-    dataset, figure = registry.figure("figure5_full")
-    assert figure.kind == "inpaint_full" and f"data/{dataset.name}" in stages["figure5_full"]["deps"]
+    figure = paper_figures.get("figure5_full")
+    assert figure.kind == "inpaint_full" and f"data/{figure.dataset}" in stages["figure5_full"]["deps"]
     keys.append("figure5_full")
-    assert sorted(keys) == sorted(registry.FIGURES)
+    assert sorted(keys) == sorted(paper_figures.NAMES)
+    assert {f.dataset for f in paper_figures.FIGURES.values()} <= set(registry.NAMES)
+
+
+def test_table_1_of_the_paper_has_a_row_per_dataset():
+    assert list(paper_table1.TABLE_1) == list(registry.NAMES)
 
 
 def test_unknown_names_are_errors_naming_the_known_ones():
     with pytest.raises(ValueError, match="unknown dataset 'imagenet'; expected one of swiss_roll"):
         registry.get("imagenet")
     with pytest.raises(ValueError, match="unknown figure 'figure9'"):
-        registry.figure("figure9")
+        paper_figures.get("figure9")
 
 
 def test_the_config_has_one_section_per_dataset_typed_by_its_entry():
@@ -93,6 +98,17 @@ def test_every_dataset_module_makes_its_split_and_fetched_ones_fetch(name):
 def test_importing_the_registry_imports_no_dataset_module():
     code = ("import dpm.registry, dpm.config; import sys; "
             "print(sorted(m for m in sys.modules if m.startswith('dpm.data')))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_math_and_the_model_import_no_catalogue():
+    """The model is built from its kind and section: the math imports neither params.yaml's
+    assembly (dpm.config), the datasets (dpm.registry), the studies' sections nor the paper's values."""
+    catalogues = ["dpm.config", "dpm.registry", "dpm.studies", "dpm.paper_table1", "dpm.paper_table2",
+                  "dpm.paper_figures"]
+    code = ("import sys, dpm.model, dpm.sampling, dpm.posterior, dpm.likelihood, dpm.limits, dpm.evaluate, "
+            f"dpm.train, dpm.parzen; print(sorted(m for m in sys.modules if m in {catalogues!r}))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from dpm import config as cfg, parzen, sampling
+from dpm import config as cfg, parzen, sampling, studies as study_sections
 from dpm.data import split as splits
 from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
 from dpm.model import DiffusionModel, read_model_file
@@ -86,16 +86,19 @@ def test_the_final_mean_needs_gaussian_diffusion():
     ("parzen_study.n_samples", 0, "parzen_study.n_samples: expected a value >= 1"),
 ])
 def test_the_studies_params_are_validated(key, value, message):
+    raw = cfg.read("params.yaml", {key: value})
     with pytest.raises(cfg.ConfigError, match=message):
-        cfg.load("params.yaml", {key: value})
+        study_sections.of(raw, cfg.build_config(raw))
 
 
 def test_the_studies_params_of_each_profile():
     quick, smoke = cfg.load_profile("quick"), cfg.load_profile("smoke")
-    assert quick.seed_spread.seed_offsets == (1, 2) and quick.parzen_study.n_iterations == (1000, 2000)
-    assert quick.parzen_study.n_samples < quick.mnist.parzen.n_samples
-    assert smoke.parzen_study.n_samples <= smoke.mnist.parzen.n_samples
-    assert max(smoke.parzen_study.n_iterations) < smoke.mnist.train.n_iterations
+    quick_studies = study_sections.of(cfg.compose(["profile=quick"]), quick)
+    smoke_studies = study_sections.of(cfg.compose(["profile=smoke"]), smoke)
+    assert quick_studies.seed_spread.seed_offsets == (1, 2) and quick_studies.parzen_study.n_iterations == (1000, 2000)
+    assert quick_studies.parzen_study.n_samples < quick.mnist.parzen.n_samples
+    assert smoke_studies.parzen_study.n_samples <= smoke.mnist.parzen.n_samples
+    assert max(smoke_studies.parzen_study.n_iterations) < smoke.mnist.train.n_iterations
 
 
 def seed_record(dataset, k_values, gains, profile="quick"):

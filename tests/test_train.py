@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from dpm import config as cfg
+from dpm import config as cfg, sections
 from dpm.atomic import atomic_path
 from dpm.model import ModelFileError, read_model_file
 from dpm.objective import Objective
@@ -107,13 +107,13 @@ def test_two_runs_of_the_train_stage_give_bit_identical_weights_and_model_files(
     assert files[0] == files[1]
 
 
-TRAIN_CONFIG = cfg.TrainConfig(n_iterations=10, batch_size=32, learning_rate=0.01, lr_decay=0.5, lr_decay_every=5,
+TRAIN_CONFIG = sections.TrainConfig(n_iterations=10, batch_size=32, learning_rate=0.01, lr_decay=0.5, lr_decay_every=5,
                                checkpoint_every=5, log_every=5, n_log_examples=64, n_log_samples=10, seed=0)
 TOY = Objective(n_t=None, train_proposal=None, importance=None, codec=None, n_units=1)
 
 
-def with_(c: cfg.TrainConfig, **changes) -> cfg.TrainConfig:
-    return cfg.TrainConfig(**{**c.__dict__, **changes})
+def with_(c: sections.TrainConfig, **changes) -> sections.TrainConfig:
+    return sections.TrainConfig(**{**c.__dict__, **changes})
 
 
 def test_a_nan_stops_training_naming_the_iteration_and_the_real_last_checkpoint(tmp_path):
@@ -304,12 +304,13 @@ def test_crafted_files_run_no_code_when_the_stages_train_evaluate_and_sample(tmp
 def test_the_fingerprint_covers_every_module_training_imports():
     """A checkpoint is resumed unless the code that determines it changed: the fingerprint's
     modules must be all the library modules training uses, besides plumbing that cannot change
-    a number (config validation, the registry, atomic writes, devices, provenance)."""
+    a number (section types and their validation, atomic writes, devices, provenance); neither
+    dpm.config nor dpm.registry (the model is built from its kind and section)."""
     code = ("import sys, dpm.train, dpm.model, dpm.objective; "
             "print(*sorted(m for m in sys.modules if m.startswith('dpm')))")
     imported = set(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                                   check=True).stdout.split())
-    plumbing = {"dpm", "dpm.data", "dpm.config", "dpm.registry", "dpm.atomic", "dpm.device", "dpm.provenance"}
+    plumbing = {"dpm", "dpm.data", "dpm.params", "dpm.sections", "dpm.atomic", "dpm.device", "dpm.provenance"}
     assert imported - plumbing == {m.__name__ for m in training_modules()}
     assert "dpm.figures" not in imported and "dpm.bench" not in imported
 
@@ -365,19 +366,20 @@ def test_running_out_of_memory_while_training_names_the_key(tmp_path, monkeypatc
 def test_the_memory_of_a_training_step_is_bounded_from_below_without_allocating_it(name):
     """The bound grows with the batch as the saved tensors do, and a real step (its peak resident
     memory, measured in a fresh process) needs at least what it says."""
-    from dpm import bench, memory, model as models
+    from dpm import bench, memory, model as models, registry
     section = cfg.load_profile("smoke").section(name)
     info = bench.synthetic_info(name, section)
-    model = models.build(name, section, info, seed=0).to(memory.META)
+    model = models.build(registry.get(name).model, section, info, seed=0).to(memory.META)
     objective = Objective.of(section, info, memory.META)
     small, large = (memory.training_step_bytes(model, objective, b, info.n_dims) for b in (64, 2 ** 30))
     assert small < large and large > 2 ** 30 * info.n_dims * 4  # 2^30 examples: nothing allocated
     batch = 4096 if name == "swiss_roll" else 256
     bound = memory.training_step_bytes(model, objective, batch, info.n_dims)
-    step = (f"import resource, torch; from dpm import bench, config as cfg, model as models\n"
+    step = (f"import resource, torch; from dpm import bench, config as cfg, model as models, registry\n"
             f"from dpm.objective import Objective\n"
             f"section = cfg.load_profile('smoke').section('{name}'); info = bench.synthetic_info('{name}', section)\n"
-            f"model = models.build('{name}', section, info, seed=0); objective = Objective.of(section, info)\n"
+            f"model = models.build(registry.get('{name}').model, section, info, seed=0)\n"
+            f"objective = Objective.of(section, info)\n"
             f"x = bench.synthetic(info, {batch}, torch.Generator().manual_seed(0), torch.device('cpu'))\n"
             f"optimiser = torch.optim.Adam(model.parameters())\n"
             f"before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"

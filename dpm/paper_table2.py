@@ -1,6 +1,7 @@
 """The paper's Table 2 (arXiv v8, SPEC §1), printed beside ours. Reference values, not results.
 
-Table 1's values are in each dataset's entry of dpm/registry.py."""
+Only the Table 2 stage (pipeline/table2.py) and the Parzen benchmark read these. Table 1's values
+are in dpm/paper_table1.py."""
 
 from __future__ import annotations
 
