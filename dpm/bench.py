@@ -207,7 +207,7 @@ def count_operations(name: str, config: cfg.Config) -> dict:
         c = replace(section.train, n_iterations=n_iterations, checkpoint_every=10 ** 6, log_every=10 ** 6)
         generator = torch.Generator().manual_seed(c.seed)
         x = synthetic(info, 4 * c.batch_size, generator, cpu)
-        experiment = experiments.build(name, section, info, cpu, x)
+        experiment = experiments.build(name, registry.get(name).model, section, info, cpu, x)
         x_curve = experiment.objective.prepare(x[:2], generator)
         with tempfile.TemporaryDirectory() as folder, _PhaseCounter(experiment.model.net) as counter:
             train.fit(experiment.model, experiment.objective, x, x_curve, c,
@@ -270,7 +270,7 @@ def measure_model(name: str, config: cfg.Config, device: torch.device, seconds: 
     section = config.section(name)
     info = synthetic_info(name, section)
     mark = _memory_mark(device)
-    experiment = experiments.build(name, section, info, device, compile=compile)
+    experiment = experiments.build(name, registry.get(name).model, section, info, device, compile=compile)
     model = experiment.model
     rate, n_steps = measure_training(experiment, seconds, section.train.batch_size)
     sample_seconds, n_run = measure_sampling(model, info, device, seconds)
@@ -303,7 +303,8 @@ def project_paper(name: str, paper: cfg.Config, device: torch.device, seconds: f
     """Hours to train the paper profile's model of ``name`` on ``device``, from its measured throughput."""
     section = paper.section(name)
     info = synthetic_info(name, section)
-    rate, _ = measure_training(experiments.build(name, section, info, device, compile=compile), seconds, batch_size)
+    experiment = experiments.build(name, registry.get(name).model, section, info, device, compile=compile)
+    rate, _ = measure_training(experiment, seconds, batch_size)
     return {"paper_train_examples_per_s": rate, "paper_measured_batch": batch_size,
             "paper_batch_size": section.train.batch_size, "paper_n_iterations": section.train.n_iterations,
             "paper_train_hours": section.train.n_iterations * section.train.batch_size / rate / 3600}

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dpm import model as models, registry
+from dpm import model as models
 from dpm.data.split import DataInfo, Split
 from dpm.evaluate import Estimate, Evaluation, evaluate
 from dpm.objective import Objective
@@ -43,14 +43,14 @@ class Experiment:
     device: torch.device
 
 
-def build(name: str, section, info: DataInfo, device: torch.device, x_train: np.ndarray | Tensor | None = None,
-          compile: bool = False) -> Experiment:
-    """The untrained model of dataset ``name`` (its kind from dpm/registry.py) and ``section``
-    (weights from ``train.seed``; the RBF centres on ``x_train`` where given, as stored, on the
-    CPU) on ``device``, its network compiled in place with ``compile`` (the state dict keeps its
-    keys)."""
+def build(name: str, kind: str, section, info: DataInfo, device: torch.device,
+          x_train: np.ndarray | Tensor | None = None, compile: bool = False) -> Experiment:
+    """The untrained model of dataset ``name``, of model ``kind`` (``dpm.model.KINDS``) and
+    ``section`` (weights from ``train.seed``; the RBF centres on ``x_train`` where given, as
+    stored, on the CPU), on ``device``, its network compiled in place with ``compile`` (the state
+    dict keeps its keys)."""
     x = None if x_train is None else torch.as_tensor(x_train)
-    model = models.build(registry.get(name).model, section, info, x, section.train.seed).to(device)
+    model = models.build(kind, section, info, x, section.train.seed).to(device)
     if compile:
         model.net.compile()
     return Experiment(name, section, info, model, Objective.of(section, info, device), device)

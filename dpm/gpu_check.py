@@ -101,7 +101,7 @@ def setup(name: str, section, device: torch.device):
     info = bench.synthetic_info(name, section)
     generator = torch.Generator().manual_seed(section.train.seed)
     x = structured(info, N_TRAIN, generator)
-    experiment = experiments.build(name, section, info, device, x)
+    experiment = experiments.build(name, registry.get(name).model, section, info, device, x)
     x_curve = experiment.objective.prepare(structured(info, N_CURVE, generator), generator)
     return experiment, x.to(device), x_curve.to(device)
 

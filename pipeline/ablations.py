@@ -68,7 +68,7 @@ def main(argv: list[str] | None) -> None:
     dataset = studies.ablations.variants[args.variant].dataset
     section = studies.ablation_section(config, args.variant)
     split = variant_split(config, studies, args.variant, args.data_dir)
-    experiment = experiments.build(dataset, section, split.info, device, split.train)
+    experiment = experiments.build(dataset, registry.get(dataset).model, section, split.info, device, split.train)
     history = train.fit_in_memory(experiment, split, args.variant)
     result = experiments.evaluate_on(experiment, split.holdout)
     common.write_json(args.metrics_json, record(

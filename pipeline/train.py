@@ -75,7 +75,8 @@ def train_model(dataset: str, data_dir: Path, config, device: torch.device, chec
     lead = distributed.rank() == 0  # writes every output
     section = config.section(dataset)
     split = splits.load(data_dir)
-    experiment = experiments.build(dataset, section, split.info, device, split.train, config.compile)
+    experiment = experiments.build(dataset, registry.get(dataset).model, section, split.info, device, split.train,
+                                   config.compile)
     hardware = devices.describe(device)
     run = train.Run(
         checkpoint_dir=checkpoint_dir,
@@ -122,7 +123,7 @@ def check_memory(dataset: str, section, info: DataInfo, device: torch.device, n_
     free = memory.free_bytes(device)
     if free is None:
         return
-    on_meta = experiments.build(dataset, section, info, memory.META)
+    on_meta = experiments.build(dataset, registry.get(dataset).model, section, info, memory.META)
     half = getattr(section.train, "amp", False) and device.type == "cuda"  # bfloat16 activations
     need = memory.training_step_bytes(on_meta.model, on_meta.objective, section.train.batch_size,
                                       info.n_dims, activation_scale=0.5 if half else 1.0)
