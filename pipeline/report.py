@@ -2,13 +2,15 @@
 pipeline wrote, each with the profile and the hardware that file records.
 
 Usage:
-    python -m pipeline.report OUT_MD [--table1 CSV] [--metrics JSON...] [--likelihood JSON...]
-        [--limits JSON...] [--kl-per-t JSON...] [--table2 CSV] [--parzen JSON] [--figures PNG...]
-        [--seeds CSV] [--seed-runs JSON...] [--ablations CSV] [--ablation-runs DIR] [--parzen-study CSV]
+    python -m pipeline.report OUT_MD [--table1 CSV] [--metrics DIR] [--likelihood DIR] [--limits DIR]
+        [--kl-per-t DIR] [--table2 CSV] [--parzen JSON] [--figures PNG...] [--curves DIR]
+        [--seeds CSV] [--seed-runs DIR] [--ablations CSV] [--ablation-runs DIR] [--parzen-study CSV]
         [--studies-report MD] [--bench DIR]
 
 A section is written for each group of files given; a file that is absent (a study never run) is
-said in a sentence, never an error. ``--studies-report`` and ``--bench`` are only linked to.
+said in a sentence, never an error. A folder holds one record per dataset, each ``<dataset>.json``
+(``--metrics``: the evaluate stage's, which carry ``K``), so a new dataset needs no new argument;
+rows follow Table 1's order. ``--studies-report`` and ``--bench`` are only linked to.
 The root dvc.yaml's ``report`` passes the main pipeline's outputs (results/REPORT.md);
 studies/dvc.yaml's ``study_report`` the studies' (results/REPORT_studies.md). Two files, because a
 stage of the root dvc.yaml that depended on a study's output would pull that study into every
@@ -39,6 +41,16 @@ def _read(path: Path | None):
     if path is None or not path.exists():
         return None
     return pd.read_csv(path) if path.suffix == ".csv" else json.loads(path.read_text())
+
+
+def _records(folder: Path | None, order: list[str], key: str = "dataset") -> list[dict]:
+    """The JSON records of ``folder`` that carry ``key`` (not its subfolders), in ``order`` of their
+    ``dataset``, those it does not name last; none where the folder is absent."""
+    if folder is None or not folder.is_dir():
+        return []
+    records = [r for r in (json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))) if key in r]
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(records, key=lambda r: rank.get(r.get("dataset"), len(rank)))
 
 
 def _table(rows: list[dict]) -> str:
@@ -185,8 +197,7 @@ def seeds(frame: pd.DataFrame, runs: list[dict], full: str) -> str:
 
 def ablations(frame: pd.DataFrame, run_dir: Path | None, full: str) -> str:
     """Each ablation's variants beside its baseline, with the difference in K − L_null."""
-    runs = [json.loads(p.read_text()) for p in sorted(run_dir.glob("*.json"))] if run_dir and run_dir.is_dir() else []
-    device_of = {r["variant"]: r.get("device", UNRECORDED) for r in runs}
+    device_of = {r["variant"]: r.get("device", UNRECORDED) for r in _records(run_dir, [], key="variant")}
     parts = ["## Ablations"]
     for name, group in frame.groupby("ablation", sort=False):
         base = group[group["baseline"]].iloc[0]
@@ -194,6 +205,7 @@ def ablations(frame: pd.DataFrame, run_dir: Path | None, full: str) -> str:
         rows = [{"variant": r["variant"], "changes": r["changes"], "iterations": int(r["n_iterations"]),
                  "K": pm(r["K"], r["K_se"]), "K − L_null": pm(r["K_minus_L_null"], r["K_minus_L_null_se"]),
                  "Δ(K − L_null)": gain(r), "K, uniform t": pm(r["K_uniform_t"], r["K_uniform_t_se"]),
+                 "neighbours differ": "" if pd.isna(r.get("neighbours_differ")) else f"{r['neighbours_differ']:.0%}",
                  "s": f"{r['seconds']:.0f}", "profile, on": f"{r['profile']}, {device_of.get(r['variant'], UNRECORDED)}"}
                 for _, r in group.iterrows()]
         parts += [f"### {name} ({base['unit']})", _table(rows)]
@@ -219,22 +231,24 @@ def parzen_study(frame: pd.DataFrame, full: str, csv: str) -> str:
 
 def report(args: argparse.Namespace) -> str:
     """The Markdown of every section whose files ``args`` names."""
-    read_all = lambda paths: [r for r in map(_read, paths) if r is not None]  # noqa: E731
     link = lambda path: "not given" if path is None else _link(path, args.out)  # noqa: E731
+    table_1 = _read(args.table1)
+    order = [] if table_1 is None else list(table_1["dataset"])
     parts = ["# Results" if args.metrics else "# Results of the studies", HEADER]
     if args.metrics:
-        parts.append(table1(read_all(args.metrics), _read(args.table1), link(args.table1)))
+        parts.append(table1(_records(args.metrics, order, key="K"), table_1, link(args.table1)))
     if args.likelihood:
-        parts.append(likelihood(read_all(args.likelihood), read_all(args.limits), link(args.table1)))
+        parts.append(likelihood(_records(args.likelihood, order), _records(args.limits, order), link(args.table1)))
     if args.kl_per_t:
-        parts.append(kl_per_t(read_all(args.kl_per_t), args.kl_per_t[0].parent.as_posix()))
+        parts.append(kl_per_t(_records(args.kl_per_t, order), args.kl_per_t.as_posix()))
     if args.table2:
         parts.append(table2(_read(args.table2), _read(args.parzen), link(args.table2), str(args.parzen)))
-    if args.figures:
-        parts.append(figures(args.figures, args.out))
+    if args.figures or args.curves:
+        curves = sorted(args.curves.glob("*.png")) if args.curves else []
+        parts.append(figures(args.figures + curves, args.out))
     if args.studies_report or args.bench:
         parts.append(elsewhere(args.studies_report, args.bench, args.out))
-    studies = ((args.seeds, lambda f: seeds(f, read_all(args.seed_runs), link(args.seeds))),
+    studies = ((args.seeds, lambda f: seeds(f, _records(args.seed_runs, []), link(args.seeds))),
                (args.ablations, lambda f: ablations(f, args.ablation_runs, link(args.ablations))),
                (args.parzen_study, lambda f: parzen_study(f, link(args.parzen_study), str(args.parzen_study))))
     for path, section in studies:
@@ -247,9 +261,9 @@ def report(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out", type=Path)
-    for option in ("--metrics", "--likelihood", "--limits", "--kl-per-t", "--figures", "--seed-runs"):
-        parser.add_argument(option, type=Path, nargs="*", default=[])
-    for option in ("--table1", "--table2", "--parzen", "--seeds", "--ablations", "--ablation-runs", "--parzen-study",
+    parser.add_argument("--figures", type=Path, nargs="*", default=[])
+    for option in ("--table1", "--metrics", "--likelihood", "--limits", "--kl-per-t", "--table2", "--parzen",
+                   "--curves", "--seeds", "--seed-runs", "--ablations", "--ablation-runs", "--parzen-study",
                    "--studies-report", "--bench"):  # the last two only linked to, never read
         parser.add_argument(option, type=Path)
     args = parser.parse_args(argv)

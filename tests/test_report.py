@@ -27,6 +27,7 @@ def main_tree(tmp_path, k=1.837):
     """A results tree as the main pipeline writes it, one dataset; the command line of stage report."""
     res = tmp_path / "results"
     write_json(res / "metrics/swiss_roll.json", metrics(k))
+    write_json(res / "metrics/heartbeat.json", {**metrics(-2.441, "heartbeat"), "label": "heartbeat"})
     write_json(res / "metrics/likelihood/swiss_roll.json", {
         "dataset": "swiss_roll", "label": "swiss roll", "profile": "smoke", "unit": "bits", "ks": [1, 10],
         "K": 1.893, "K_se": 0.0968, "L_10_minus_K": 0.4053, "L_10_minus_K_se": 0.0605, "n_examples": 200,
@@ -37,20 +38,22 @@ def main_tree(tmp_path, k=1.837):
     write_json(res / "kl_per_t/mnist.json", {
         "dataset": "mnist", "label": "MNIST", "profile": "smoke", "K": 1.482, "n_examples": 16, "device": DEVICE,
         "importance_t": {"largest_weight_max": 4.63, "largest_weight_median": 2.9, "relative_sd_median": 0.41}})
-    pd.DataFrame([{"dataset": "swiss_roll", "paper_K": 2.35, "paper_K_minus_L_null": 6.45}]).to_csv(
+    pd.DataFrame([{"dataset": "swiss_roll", "paper_K": 2.35, "paper_K_minus_L_null": 6.45},
+                  {"dataset": "heartbeat", "paper_K": -2.414, "paper_K_minus_L_null": 12.024}]).to_csv(
         res / "table1.csv", index=False)
+    (res / "curves").mkdir(exist_ok=True)
+    (res / "curves/swiss_roll.png").write_bytes(b"")
     pd.DataFrame([{"dataset": "mnist", "model": "Diffusion", "paper_bits": 317.0, "paper_bits_se": 2.7,
                    "bits": 199.61, "bits_se": 2.022, "nats": 138.36, "nats_se": 1.4016, "sigma": 0.2154,
                    "n_centres": 10000, "profile": "smoke"}]).to_csv(res / "table2.csv", index=False)
     write_json(res / "metrics/parzen_mnist.json", {
         "profile": "smoke", "device": DEVICE,
         "sampling": {"n_samples": 10000, "T": 1000, "n_shards": 2, "seconds": 1881.8, "device": DEVICE}})
-    return [str(res / "REPORT.md"), "--table1", str(res / "table1.csv"),
-            "--metrics", str(res / "metrics/swiss_roll.json"),
-            "--likelihood", str(res / "metrics/likelihood/swiss_roll.json"),
-            "--limits", str(res / "metrics/limit/swiss_roll.json"), "--kl-per-t", str(res / "kl_per_t/mnist.json"),
-            "--table2", str(res / "table2.csv"), "--parzen", str(res / "metrics/parzen_mnist.json"),
-            "--figures", str(res / "figure1.png"), "--studies-report", str(res / "REPORT_studies.md"),
+    return [str(res / "REPORT.md"), "--table1", str(res / "table1.csv"), "--metrics", str(res / "metrics"),
+            "--likelihood", str(res / "metrics/likelihood"), "--limits", str(res / "metrics/limit"),
+            "--kl-per-t", str(res / "kl_per_t"), "--table2", str(res / "table2.csv"),
+            "--parzen", str(res / "metrics/parzen_mnist.json"), "--figures", str(res / "figure1.png"),
+            "--curves", str(res / "curves"), "--studies-report", str(res / "REPORT_studies.md"),
             "--bench", str(res / "bench")]
 
 
@@ -77,7 +80,7 @@ def study_tree(tmp_path):
                   {**row, "row": "Table 2", "final_step": "sampled", "n_centres": 10000, "nats": 138.4}]).to_csv(
         res / "parzen_study.csv", index=False)
     return [str(res / "REPORT_studies.md"), "--seeds", str(res / "table1_seeds.csv"),
-            "--seed-runs", str(res / "seeds/swiss_roll.json"), "--ablations", str(res / "ablations.csv"),
+            "--seed-runs", str(res / "seeds"), "--ablations", str(res / "ablations.csv"),
             "--ablation-runs", str(res / "ablations"), "--parzen-study", str(res / "parzen_study.csv")]
 
 
@@ -89,7 +92,9 @@ def test_the_reports_numbers_are_the_files_and_follow_them(tmp_path):
                    "199.6 ± 2.0", "1882 s"):
         assert number in text, number
     assert f"profile smoke on {DEVICE}" in text
+    assert text.index("| swiss roll") < text.index("| heartbeat")  # Table 1's order, not the files'
     assert "[table1.md](table1.md)" in text and "![figure1](figure1.png)" in text
+    assert "![curves/swiss_roll](curves/swiss_roll.png)" in text
     assert "[REPORT_studies.md](REPORT_studies.md)" in text and "[bench](bench)" in text
 
     main_tree(tmp_path, k=2.5)  # the file changes: so does the report
