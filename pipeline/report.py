@@ -54,7 +54,9 @@ def _records(folder: Path | None, order: list[str], key: str = "dataset") -> lis
 
 
 def _table(rows: list[dict]) -> str:
-    return pd.DataFrame(rows).fillna("").to_markdown(index=False, disable_numparse=True)
+    """``rows`` as a Markdown table, without the columns no file filled (a timing older records held)."""
+    frame = pd.DataFrame(rows).fillna("")
+    return frame.loc[:, (frame != "").any()].to_markdown(index=False, disable_numparse=True)
 
 
 def _plain(value, places: int | None = None) -> str:
@@ -150,8 +152,9 @@ def table2(frame: pd.DataFrame, parzen: dict | None, full: str, parzen_file: str
     parts = ["## Table 2", _table(rows)]
     if parzen is not None:
         s = parzen["sampling"]
+        took = "" if s.get("seconds") is None else f"{s['seconds']:.0f} s of "
         parts.append(f"The MNIST Parzen centres: {s['n_samples']} samples of T = {s['T']} steps in {s['n_shards']} "
-                     f"shards, {s['seconds']:.0f} s of sampling on {s['device']}; the Parzen estimate ran on "
+                     f"shards, {took}sampling on {s['device']}; the Parzen estimate ran on "
                      f"{parzen['device']} (profile {parzen['profile']}). Every σ's validation log-likelihood: "
                      f"`{parzen_file}`. The full table: {full}.")
     return "\n\n".join(parts)

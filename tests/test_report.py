@@ -97,6 +97,8 @@ def test_the_reports_numbers_are_the_files_and_follow_them(tmp_path):
     assert "![curves/swiss_roll](curves/swiss_roll.png)" in text
     assert "[REPORT_studies.md](REPORT_studies.md)" in text and "[bench](bench)" in text
 
+    assert "training s" in text  # a timing the record holds; records that hold none leave the column out
+
     main_tree(tmp_path, k=2.5)  # the file changes: so does the report
     report.main(argv)
     text = (tmp_path / "results/REPORT.md").read_text()
@@ -118,3 +120,20 @@ def test_a_study_never_run_is_a_sentence_not_an_error(tmp_path):
     report.main(argv)
     text = (tmp_path / "results/REPORT_studies.md").read_text()
     assert text.count("Not run:") == 2 and "ablations.csv` is absent" in text and "## Seed spread" in text
+
+
+def test_records_without_timings_leave_them_out(tmp_path):
+    """The stages now keep their timings in results/provenance/, which no stage reads: a record
+    without them gives a report without them."""
+    argv = main_tree(tmp_path)
+    res = tmp_path / "results"
+    for name in ("swiss_roll", "heartbeat"):
+        record = json.loads((res / f"metrics/{name}.json").read_text())
+        del record["train_seconds"]
+        write_json(res / f"metrics/{name}.json", record)
+    parzen = json.loads((res / "metrics/parzen_mnist.json").read_text())
+    del parzen["sampling"]["seconds"]
+    write_json(res / "metrics/parzen_mnist.json", parzen)
+    report.main(argv)
+    text = (tmp_path / "results/REPORT.md").read_text()
+    assert "training s" not in text and "1882" not in text and "2 shards, sampling on" in text
