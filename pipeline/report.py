@@ -10,7 +10,7 @@ Usage:
 A section is written for each group of files given; a file that is absent (a study never run) is
 said in a sentence, never an error. A folder holds one record per dataset, each ``<dataset>.json``
 (``--metrics``: the evaluate stage's, which carry ``K``), so a new dataset needs no new argument;
-rows follow Table 1's order. ``--studies-report`` and ``--bench`` are only linked to.
+rows follow Table 1's order. ``--curves``, ``--studies-report`` and ``--bench`` are only named.
 The root dvc.yaml's ``report`` passes the main pipeline's outputs (results/REPORT.md);
 studies/dvc.yaml's ``study_report`` the studies' (results/REPORT_studies.md). Two files, because a
 stage of the root dvc.yaml that depended on a study's output would pull that study into every
@@ -160,9 +160,12 @@ def table2(frame: pd.DataFrame, parzen: dict | None, full: str, parzen_file: str
     return "\n\n".join(parts)
 
 
-def figures(paths: list[Path], out: Path) -> str:
+def figures(paths: list[Path], curves: Path | None, out: Path) -> str:
+    """The figures, and where the learning curves are (a folder named, not read)."""
     relative = [Path(os.path.relpath(p, out.parent)).as_posix() for p in paths]
-    return "\n\n".join(["## Figures", "The posterior figures print their mean squared errors in their titles.",
+    where = "" if curves is None else (f" Each model's learning curve (K by iteration, K − L_null by training time): "
+                                       f"`{Path(os.path.relpath(curves, out.parent)).as_posix()}/<dataset>.png`.")
+    return "\n\n".join(["## Figures", "The posterior figures print their mean squared errors in their titles." + where,
                         *[f"![{r.rsplit('.', 1)[0]}]({r})" for r in relative]])
 
 
@@ -247,8 +250,7 @@ def report(args: argparse.Namespace) -> str:
     if args.table2:
         parts.append(table2(_read(args.table2), _read(args.parzen), link(args.table2), str(args.parzen)))
     if args.figures or args.curves:
-        curves = sorted(args.curves.glob("*.png")) if args.curves else []
-        parts.append(figures(args.figures + curves, args.out))
+        parts.append(figures(args.figures, args.curves, args.out))
     if args.studies_report or args.bench:
         parts.append(elsewhere(args.studies_report, args.bench, args.out))
     studies = ((args.seeds, lambda f: seeds(f, _records(args.seed_runs, []), link(args.seeds))),
@@ -267,7 +269,7 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("--figures", type=Path, nargs="*", default=[])
     for option in ("--table1", "--metrics", "--likelihood", "--limits", "--kl-per-t", "--table2", "--parzen",
                    "--curves", "--seeds", "--seed-runs", "--ablations", "--ablation-runs", "--parzen-study",
-                   "--studies-report", "--bench"):  # the last two only linked to, never read
+                   "--studies-report", "--bench"):  # --curves and the last two: only named, never read
         parser.add_argument(option, type=Path)
     args = parser.parse_args(argv)
     atomic_write_text(args.out, report(args))
