@@ -43,6 +43,10 @@ def _read(path: Path | None):
     return pd.read_csv(path) if path.suffix == ".csv" else json.loads(path.read_text())
 
 
+def _absent(path: Path, how: str) -> str:
+    return f"Not run: `{path.as_posix()}` is absent. {how}"
+
+
 def _records(folder: Path | None, order: list[str], key: str = "dataset") -> list[dict]:
     """The JSON records of ``folder`` that carry ``key`` (not its subfolders), in ``order`` of their
     ``dataset``, those it does not name last; none where the folder is absent."""
@@ -248,7 +252,9 @@ def report(args: argparse.Namespace) -> str:
     if args.kl_per_t:
         parts.append(kl_per_t(_records(args.kl_per_t, order), args.kl_per_t.as_posix()))
     if args.table2:
-        parts.append(table2(_read(args.table2), _read(args.parzen), link(args.table2), str(args.parzen)))
+        frame = _read(args.table2)
+        parts.append(_absent(args.table2, "Build it with `dvc repro table2`.") if frame is None
+                     else table2(frame, _read(args.parzen), link(args.table2), str(args.parzen)))
     if args.figures or args.curves:
         parts.append(figures(args.figures, args.curves, args.out))
     if args.studies_report or args.bench:
@@ -259,7 +265,7 @@ def report(args: argparse.Namespace) -> str:
     for path, section in studies:
         if path is not None:
             frame = _read(path)
-            parts.append(f"Not run: `{path.as_posix()}` is absent. {STUDY_HOW}" if frame is None else section(frame))
+            parts.append(_absent(path, STUDY_HOW) if frame is None else section(frame))
     return "\n\n".join(parts) + "\n"
 
 

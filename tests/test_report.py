@@ -135,3 +135,7 @@ def test_records_without_timings_leave_them_out(tmp_path):
     report.main(argv)
     text = (tmp_path / "results/REPORT.md").read_text()
     assert "training s" not in text and "1882" not in text and "2 shards, sampling on" in text
+
+    (res / "table2.csv").unlink()  # run by hand before Table 2 was made
+    report.main(argv)
+    assert "table2.csv` is absent" in (tmp_path / "results/REPORT.md").read_text()
