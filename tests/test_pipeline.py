@@ -221,7 +221,7 @@ def test_a_swiss_roll_parameter_reruns_only_the_swiss_roll_stages(project):
     log = run(project, tool("dvc"), "repro")
     assert stages_run(log) == {"check_params", "train@swiss_roll", "curves@swiss_roll", "evaluate@swiss_roll",
                                "toy_figure@figure1", "likelihood@swiss_roll", "limit@swiss_roll",
-                               "kl_per_t@swiss_roll", "kl_figure", "table1"}
+                               "kl_per_t@swiss_roll", "kl_figure", "table1", "report"}
     assert (project / "models/heartbeat.pt").stat().st_mtime_ns == heartbeat_model
     set_param(project, "swiss_roll.train.learning_rate", 0.03)
     run(project, tool("snakemake"), "--cores", "2")
