@@ -25,21 +25,25 @@ VARIANT_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a DVC stage key, a file name an
 class Variant(Section):
     """One ablation variant (``ablations.variants.<name>``): the model of ``dataset`` with the
     dotted keys of ``set`` changed (``{"diffusion.beta_1": 1.0e-5}``); ``ablation``: the names of
-    the comparisons it is a row of; ``baseline``: the configuration they compare against."""
+    the comparisons it is a row of; ``baseline``: the configuration they compare against;
+    ``budget`` (optional, true by default): whether the dataset's ablation budget applies first,
+    false for a variant trained as the dataset's own section says (its row beside Table 1's)."""
     ablation: tuple[str, ...]
     baseline: bool
     dataset: str
     set: dict[str, Any]
+    budget: bool = True
 
     @classmethod
     def from_raw(cls, raw: Any, path: str) -> "Variant":
-        check_keys(raw, ("ablation", "baseline", "dataset", "set"), path)
+        raw = {"budget": True, **raw} if isinstance(raw, dict) else raw
+        check_keys(raw, ("ablation", "baseline", "dataset", "set", "budget"), path)
         names = [raw["ablation"]] if isinstance(raw["ablation"], str) else raw["ablation"]
         if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
             raise ConfigError(f"{path}.ablation: expected a name or a list of names, got {raw['ablation']!r}")
         check_value(raw["dataset"], str, {"choices": registry.NAMES}, f"{path}.dataset")
         return cls(tuple(names), check_value(raw["baseline"], bool, {}, f"{path}.baseline"), raw["dataset"],
-                   dotted(raw["set"], f"{path}.set"))
+                   dotted(raw["set"], f"{path}.set"), check_value(raw["budget"], bool, {}, f"{path}.budget"))
 
 
 @dataclass(frozen=True)
@@ -115,10 +119,11 @@ class Studies(Section):
 
     def ablation_section(self, config: cfg.Config, variant: str):
         """The section ablation ``variant`` trains and evaluates: its dataset's, then the dataset's
-        ablation budget, then the variant's own ``set`` (ConfigError naming the key if it does not fit)."""
+        ablation budget (unless the variant's ``budget`` is false), then the variant's own ``set``
+        (ConfigError naming the key if it does not fit)."""
         v = self.ablations.variants[variant]
-        budgeted = with_overrides(config.section(v.dataset), self.ablations.budget.get(v.dataset, {}),
-                                  f"ablations.budget.{v.dataset}")
+        budget = self.ablations.budget.get(v.dataset, {}) if v.budget else {}
+        budgeted = with_overrides(config.section(v.dataset), budget, f"ablations.budget.{v.dataset}")
         return with_overrides(budgeted, v.set, f"ablations.variants.{variant}.set")
 
 

@@ -45,7 +45,8 @@ def record(config, studies: study_sections.Studies, variant: str, split: splits.
     v, section = studies.ablations.variants[variant], studies.ablation_section(config, variant)
     return {
         "variant": variant, "ablation": list(v.ablation), "baseline": v.baseline, **metrics,
-        "profile": config.profile, "set": v.set, "budget": studies.ablations.budget.get(v.dataset, {}),
+        "profile": config.profile, "set": v.set,
+        "budget": studies.ablations.budget.get(v.dataset, {}) if v.budget else {},
         "neighbours_differ": (neighbours_differ(split.train, split.info.image_shape)
                               if split.info.is_image else None),
         **seconds, "history": history, "section": dataclasses.asdict(section), "git_commit": common.git_commit(),

@@ -98,6 +98,20 @@ def test_the_shipped_ablations_compare_one_model_per_ablation_at_one_budget():
             assert len({s.train.seed for s in sections}) == 1, (profile, group)
 
 
+
+def test_a_variant_without_the_budget_trains_as_its_dataset_s_own_section_in_every_profile():
+    """``budget: false``: the swiss-roll network's rows at the profile's own training are the
+    swiss_roll section itself (changed by the variant's ``set`` alone), with no training value
+    repeated in the profiles."""
+    for profile in cfg.PROFILES:
+        config = cfg.load_profile(profile)
+        s = studies.of(cfg.compose([f"profile={profile}"]), config)
+        assert not s.ablations.variants["swiss_roll_quick_training"].budget
+        assert s.ablation_section(config, "swiss_roll_quick_training") == config.swiss_roll, profile
+        kernel = s.ablation_section(config, "swiss_roll_kernel_quick_training")
+        assert kernel.train == config.swiss_roll.train and kernel.diffusion.parameterisation == "kernel"
+        assert s.ablation_section(config, "swiss_roll_base").train != config.swiss_roll.train  # the budget
+
 def test_neighbours_differ_counts_adjacent_pairs_across_and_down():
     # a 2×3 grey image: 4 pairs across, 3 down
     image = np.array([[0, 0, 1], [5, 5, 7]], dtype=np.uint8)
