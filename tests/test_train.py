@@ -385,7 +385,9 @@ def test_the_memory_of_a_training_step_is_bounded_from_below_without_allocating_
             f"before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
             f"objective.loss(model, x, torch.Generator().manual_seed(0)).backward(); optimiser.step()\n"
             f"print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)\n")
-    grown = int(subprocess.run([sys.executable, "-c", step], cwd=ROOT, capture_output=True, text=True,
-                               check=True).stdout)
+    # the peak resident size of a fresh process; once seen not to grow at all on a loaded machine
+    # (CI, 2 cores shared with other test runs), so the largest of three measurements is kept
+    grown = max(int(subprocess.run([sys.executable, "-c", step], cwd=ROOT, capture_output=True, text=True,
+                                   check=True).stdout) for _ in range(3))
     params = sum(p.numel() * 4 for p in model.parameters())
     assert bound - 4 * params <= grown, (bound, grown)  # the parameters existed before the step
