@@ -36,7 +36,8 @@ It writes results/bench/<profile>-<device>.{json,md} (the device, torch, CUDA an
 the float32 precision, every figure) and exits 1 if a check failed, 2 if no CUDA device is visible.
 """
 
-# Deviation from STYLE.md (no argparse in dpm/): a tool run by hand, as dpm/bench.py.
+# Deviation from STYLE.md (no argparse in dpm/): a tool run by hand (the others are in tools/), kept in
+# the library because a bare CUDA image with torch runs it as `python -m dpm.gpu_check`.
 
 from __future__ import annotations
 
@@ -62,8 +63,8 @@ import yaml
 from torch import Tensor
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from dpm import bench, config as cfg, device as devices, distributed, experiment as experiments, model as models
-from dpm import registry, sampling, train
+from dpm import config as cfg, device as devices, distributed, experiment as experiments, model as models
+from dpm import registry, sampling, synthetic, train
 from dpm.atomic import atomic_torch_save, atomic_write_text
 from dpm.bound import to_bits
 from dpm.objective import Objective
@@ -98,7 +99,7 @@ def structured(info, n: int, generator: torch.Generator) -> Tensor:
 def setup(name: str, section, device: torch.device):
     """The experiment of ``name`` (the same weights on any device), structured training data and
     a learning-curve batch, on ``device``."""
-    info = bench.synthetic_info(name, section)
+    info = synthetic.data_info(name, section)
     generator = torch.Generator().manual_seed(section.train.seed)
     x = structured(info, N_TRAIN, generator)
     experiment = experiments.build(name, registry.get(name).model, section, info, device, x)

@@ -180,7 +180,7 @@ def elsewhere(studies: Path | None, bench: Path | None, out: Path) -> str:
         parts += ["## Studies", "The seed spread, the ablations and the MNIST Parzen study are built on request "
                   f"(`studies/dvc.yaml`); their report is {_link(studies, out)}, absent until they ran."]
     if bench is not None:
-        parts += ["## Benchmarks", "`python -m dpm.bench` and `python -m dpm.pipeline_bench`, run by hand, "
+        parts += ["## Benchmarks", "`python -m tools.bench` and `python -m tools.pipeline_bench`, run by hand, "
                   f"write {_link(bench, out)}: each file's heading names the profile, the hardware and the date."]
     return "\n\n".join(parts)
 

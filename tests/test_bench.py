@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from dpm import bench, config as cfg, model as models, registry
+from dpm import config as cfg, model as models, registry, synthetic
+from tools import bench
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 FAST = {"profile": "smoke", "device": "cpu", "seconds": 0.2, "paper_batch": 2}
@@ -32,8 +33,8 @@ def test_one_row_per_dataset_with_positive_figures():
 @pytest.mark.parametrize("name", registry.NAMES)
 def test_synthetic_data_has_the_model_shape(name):
     section = cfg.load_profile("smoke").section(name)
-    info = bench.synthetic_info(name, section)
-    x = bench.synthetic(info, 3, torch.Generator().manual_seed(0), torch.device("cpu"))
+    info = synthetic.data_info(name, section)
+    x = synthetic.draw(info, 3, torch.Generator().manual_seed(0), torch.device("cpu"))
     assert x.shape == (3, info.n_dims)
     assert info.is_image == registry.get(name).is_image
     if info.is_image:

@@ -15,7 +15,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import yaml
 
-from dpm import bench, config as cfg, distributed, model as models, registry
+from dpm import config as cfg, distributed, model as models, registry, synthetic
 from dpm.model import read_model_file
 from dpm.objective import Objective
 from dpm.train import Run, fit, load_checkpoint, update
@@ -25,8 +25,8 @@ from tests.test_train import _iteration_at_least, checkpoint_of, make_project, s
 def smoke_training(name: str, n_iterations: int):
     """A smoke-profile model on synthetic data, its objective, the data and its training section."""
     section = cfg.load_profile("smoke").section(name)
-    info = bench.synthetic_info(name, section)
-    x = bench.synthetic(info, 256, torch.Generator().manual_seed(0), torch.device("cpu"))
+    info = synthetic.data_info(name, section)
+    x = synthetic.draw(info, 256, torch.Generator().manual_seed(0), torch.device("cpu"))
     model = models.build(registry.get(name).model, section, info, x, section.train.seed)
     c = dataclasses.replace(section.train, n_iterations=n_iterations, checkpoint_every=10, log_every=10,
                             lr_decay_every=15)

@@ -15,7 +15,7 @@ import itertools
 import pytest
 import torch
 
-from dpm import bench, config as cfg, likelihood, model as models, posterior, registry, sampling
+from dpm import config as cfg, likelihood, model as models, posterior, registry, sampling, synthetic
 from dpm.objective import Objective
 
 META = torch.device("meta")
@@ -35,7 +35,7 @@ def test_every_model_of_every_profile_is_driven():
 @pytest.mark.parametrize("profile, name", CASES)
 def test_model_runs_on_meta(profiles, profile, name):
     section = profiles[profile].section(name)
-    info = bench.synthetic_info(name, section)
+    info = synthetic.data_info(name, section)
     model = models.build(registry.get(name).model, section, info, seed=0).to(META)
     objective = Objective.of(section, info, META)
     batch = torch.zeros((BATCH, info.n_dims), device=META)

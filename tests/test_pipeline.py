@@ -235,7 +235,7 @@ def test_an_edit_reruns_only_the_stages_of_the_modules_it_touches(project):
     textures.write_text(original + "# a comment\n")
     assert changed(project) == {"fetch@bark", "data_from_raw@bark", "figure5_full"}
     textures.write_text(original)
-    for module in ("dpm/bench.py", "dpm/parzen_bench.py"):  # no stage imports these
+    for module in ("tools/bench.py", "tools/parzen_bench.py"):  # no stage imports these
         original = (project / module).read_text()
         (project / module).write_text(original + "# a comment\n")
         assert changed(project) == set()

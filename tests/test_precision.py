@@ -21,8 +21,8 @@ import pytest
 import torch
 from torch import nn
 
-from dpm import (bench, config as cfg, device as devices, likelihood, model as models, parzen, registry, sampling,
-                 sections)
+from dpm import (config as cfg, device as devices, likelihood, model as models, parzen, registry, sampling,
+                 sections, synthetic)
 from dpm.evaluate import evaluate
 from dpm.model import read_model_file
 from dpm.objective import Objective
@@ -56,8 +56,8 @@ def smoke(name: str = NAME, amp: bool | None = None):
     """A smoke-profile model (``amp`` as its section says, unless given), its section, objective
     and 64 synthetic examples."""
     section = cfg.load_profile("smoke").section(name)
-    info = bench.synthetic_info(name, section)
-    x = bench.synthetic(info, 64, torch.Generator().manual_seed(0), torch.device("cpu"))
+    info = synthetic.data_info(name, section)
+    x = synthetic.draw(info, 64, torch.Generator().manual_seed(0), torch.device("cpu"))
     model = models.build(registry.get(name).model, section, info, x, section.train.seed)
     if amp is not None:
         model.amp = amp

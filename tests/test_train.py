@@ -312,7 +312,7 @@ def test_the_fingerprint_covers_every_module_training_imports():
                                   check=True).stdout.split())
     plumbing = {"dpm", "dpm.data", "dpm.params", "dpm.sections", "dpm.atomic", "dpm.device", "dpm.provenance"}
     assert imported - plumbing == {m.__name__ for m in training_modules()}
-    assert "dpm.figures" not in imported and "dpm.bench" not in imported
+    assert "dpm.figures" not in imported and "tools.bench" not in imported
 
 
 def test_a_failed_write_leaves_neither_the_target_nor_a_temporary_file(tmp_path):
@@ -366,21 +366,21 @@ def test_running_out_of_memory_while_training_names_the_key(tmp_path, monkeypatc
 def test_the_memory_of_a_training_step_is_bounded_from_below_without_allocating_it(name):
     """The bound grows with the batch as the saved tensors do, and a real step (its peak resident
     memory, measured in a fresh process) needs at least what it says."""
-    from dpm import bench, memory, model as models, registry
+    from dpm import memory, model as models, registry, synthetic
     section = cfg.load_profile("smoke").section(name)
-    info = bench.synthetic_info(name, section)
+    info = synthetic.data_info(name, section)
     model = models.build(registry.get(name).model, section, info, seed=0).to(memory.META)
     objective = Objective.of(section, info, memory.META)
     small, large = (memory.training_step_bytes(model, objective, b, info.n_dims) for b in (64, 2 ** 30))
     assert small < large and large > 2 ** 30 * info.n_dims * 4  # 2^30 examples: nothing allocated
     batch = 4096 if name == "swiss_roll" else 256
     bound = memory.training_step_bytes(model, objective, batch, info.n_dims)
-    step = (f"import resource, torch; from dpm import bench, config as cfg, model as models, registry\n"
+    step = (f"import resource, torch; from dpm import config as cfg, model as models, registry, synthetic\n"
             f"from dpm.objective import Objective\n"
-            f"section = cfg.load_profile('smoke').section('{name}'); info = bench.synthetic_info('{name}', section)\n"
+            f"section = cfg.load_profile('smoke').section('{name}'); info = synthetic.data_info('{name}', section)\n"
             f"model = models.build(registry.get('{name}').model, section, info, seed=0)\n"
             f"objective = Objective.of(section, info)\n"
-            f"x = bench.synthetic(info, {batch}, torch.Generator().manual_seed(0), torch.device('cpu'))\n"
+            f"x = synthetic.draw(info, {batch}, torch.Generator().manual_seed(0), torch.device('cpu'))\n"
             f"optimiser = torch.optim.Adam(model.parameters())\n"
             f"before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
             f"objective.loss(model, x, torch.Generator().manual_seed(0)).backward(); optimiser.step()\n"

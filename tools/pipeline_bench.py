@@ -1,6 +1,6 @@
 """The pipeline's own overhead: what each tool costs when there is nothing to do, and per stage.
 
-Usage: python -m dpm.pipeline_bench [--repeats N] [--out results/bench/pipeline-overhead]
+Usage: python -m tools.pipeline_bench [--repeats N] [--out results/bench/pipeline-overhead]
 
 Run in the repository root with every stage up to date (``dvc status`` clean: the benchmark checks
 and refuses otherwise). Each command is timed ``--repeats`` times; the median wall time is kept.
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     lines = [f"# Pipeline overhead ({record['machine']})", "",
              f"{record['date']}, git {record['git_commit']}, "
              + ", ".join(f"{k} {v}" for k, v in record["versions"].items())
-             + f"; median of {args.repeats} runs, everything up to date (`python -m dpm.pipeline_bench`).", "",
+             + f"; median of {args.repeats} runs, everything up to date (`python -m tools.pipeline_bench`).", "",
              "| command | seconds |", "|---|---|"]
     lines += [f"| {name} | {seconds:.2f} |" for name, seconds in rows.items()]
     lines += ["", f"DVC's own cost per stage (its `repro --single-item` around the bare command): "

@@ -6,17 +6,14 @@ hours to train the paper profile's model on this device. No real data is read: s
 values in model units, random bits at π's rate for the heartbeat. On a CPU shared with other jobs,
 set OMP_NUM_THREADS to the cores actually free: oversubscribed threads wait on each other.
 
-Usage: python -m dpm.bench [--profile P] [--datasets D ...] [--device auto|cpu|cuda] [--seconds S]
-                           [--paper-batch N] [--no-paper] [--compile] [--system-malloc] [--out FILE.json]
+Usage: python -m tools.bench [--profile P] [--datasets D ...] [--device auto|cpu|cuda] [--seconds S]
+                             [--paper-batch N] [--no-paper] [--compile] [--system-malloc] [--out FILE.json]
 
 ``--compile`` measures the networks compiled by torch.compile (params.yaml ``compile``), to
 compare with the default eager run; ``--no-paper`` leaves out the paper projection.
 
 As the pipeline's stages, the benchmark keeps freed memory for reuse (dpm.device.keep_freed_memory);
 ``--system-malloc`` measures with glibc's default behaviour instead.
-
-Deviation from STYLE.md (no argparse in dpm/): the command line lives here, under ``__main__``,
-because the benchmark is a tool run by hand, not a pipeline stage.
 """
 
 from __future__ import annotations
@@ -35,14 +32,12 @@ from typing import Callable
 
 import pandas as pd
 import torch
-from torch import Tensor
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from dpm import config as cfg, device as devices, experiment as experiments, model as models, registry, train
+from dpm import config as cfg, device as devices, experiment as experiments, model as models, registry, synthetic
+from dpm import train
 from dpm.atomic import atomic_write_text
-from dpm.data import heartbeat
-from dpm.data.scaling import Scaling
 from dpm.data.split import DataInfo
 from dpm.objective import Objective
 from dpm.provenance import git_commit
@@ -91,28 +86,6 @@ TABLE_COLUMNS = {
 }
 
 
-def synthetic_info(name: str, section) -> DataInfo:
-    """What ``models.build`` and the objective need of a dataset's data, from its section alone."""
-    data = section.data
-    if registry.get(name).is_image:
-        n_colours, height, width = data.image_shape()
-        # model units as they are: unit scale, no dequantisation noise
-        return DataInfo(label=name, unit="bits/pixel", n_dims=n_colours * height * width, n_units=height * width,
-                        scaling=Scaling(0.0, 1.0), image_shape=(n_colours, height, width), dequantisation="none")
-    if registry.get(name).model == "sigmoid_mlp":
-        return DataInfo(label=name, unit="bits/seq", n_dims=data.n_bits, p_pi=heartbeat.mean_activity(data.n_bits,
-                                                                                                      data.period))
-    return DataInfo(label=name, unit="bits", n_dims=2)
-
-
-def synthetic(info: DataInfo, n: int, generator: torch.Generator, device: torch.device) -> Tensor:
-    """(n, D) data as stored: bits at rate p_π (binary models), else standard normal values."""
-    shape = (n, info.n_dims)
-    if info.p_pi is not None:
-        return torch.bernoulli(torch.full(shape, info.p_pi, device=device), generator=generator)
-    return torch.randn(shape, generator=generator, device=device)
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -137,7 +110,7 @@ def measure_training(experiment: experiments.Experiment, seconds: float, batch_s
     iteration (the warm-up) left out: a fit of MIN_TRAIN_STEPS + 1 iterations to gauge the step,
     then, if that was shorter than ``seconds``, one long enough to last them."""
     generator = torch.Generator(device=experiment.device).manual_seed(experiment.section.train.seed)
-    pool = synthetic(experiment.info, 4 * batch_size, generator, experiment.device)
+    pool = synthetic.draw(experiment.info, 4 * batch_size, generator, experiment.device)
     x_curve = experiment.objective.prepare(pool[:2], generator)
     n_iterations = MIN_TRAIN_STEPS + 1
     with tempfile.TemporaryDirectory() as folder:
@@ -200,13 +173,13 @@ def count_operations(name: str, config: cfg.Config) -> dict:
     Adam's first step, the final log and checkpoint) cancels. Each operator is one kernel launch
     on a GPU, where small models are bound by launches rather than arithmetic."""
     section = config.section(name)
-    info = synthetic_info(name, section)
+    info = synthetic.data_info(name, section)
     cpu = torch.device("cpu")
     counts = []
     for n_iterations in COUNTED_ITERATIONS:
         c = replace(section.train, n_iterations=n_iterations, checkpoint_every=10 ** 6, log_every=10 ** 6)
         generator = torch.Generator().manual_seed(c.seed)
-        x = synthetic(info, 4 * c.batch_size, generator, cpu)
+        x = synthetic.draw(info, 4 * c.batch_size, generator, cpu)
         experiment = experiments.build(name, registry.get(name).model, section, info, cpu, x)
         x_curve = experiment.objective.prepare(x[:2], generator)
         with tempfile.TemporaryDirectory() as folder, _PhaseCounter(experiment.model.net) as counter:
@@ -243,7 +216,7 @@ def measure_evaluation(model: models.DiffusionModel, section, info: DataInfo, de
     """Seconds per holdout example and repeat of the evaluate stage's K estimate."""
     objective = Objective.of(section, info, device)
     generator = torch.Generator(device=device).manual_seed(section.eval.seed)
-    x = objective.prepare(synthetic(info, section.eval.batch_size, generator, device), generator)
+    x = objective.prepare(synthetic.draw(info, section.eval.batch_size, generator, device), generator)
     process = model.process()
     per_batch, _ = _timed(lambda: objective.terms(process, model.reverse, x, generator), seconds, 1, device)
     return per_batch / len(x)
@@ -268,7 +241,7 @@ def measure_model(name: str, config: cfg.Config, device: torch.device, seconds: 
     """Every figure of the model of ``name`` in ``config``'s profile (``compile``: its network
     compiled by torch.compile, the warm-up steps compiling it)."""
     section = config.section(name)
-    info = synthetic_info(name, section)
+    info = synthetic.data_info(name, section)
     mark = _memory_mark(device)
     experiment = experiments.build(name, registry.get(name).model, section, info, device, compile=compile)
     model = experiment.model
@@ -302,7 +275,7 @@ def project_paper(name: str, paper: cfg.Config, device: torch.device, seconds: f
                   compile: bool = False) -> dict:
     """Hours to train the paper profile's model of ``name`` on ``device``, from its measured throughput."""
     section = paper.section(name)
-    info = synthetic_info(name, section)
+    info = synthetic.data_info(name, section)
     experiment = experiments.build(name, registry.get(name).model, section, info, device, compile=compile)
     rate, _ = measure_training(experiment, seconds, batch_size)
     return {"paper_train_examples_per_s": rate, "paper_measured_batch": batch_size,

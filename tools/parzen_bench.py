@@ -1,6 +1,6 @@
 """The "perfect model" Parzen row of Table 2 on real MNIST, timed.
 
-    python -m dpm.parzen_bench [--mirror DIR] [--threads N]
+    python -m tools.parzen_bench [--mirror DIR] [--threads N]
 
 Centres: training images 0–9,999; σ chosen on training images 50,000–50,999; test: the 10,000
 test images; all /255 into [0, 1]. The MNIST files are read from the ``mnist/`` folder of the
