@@ -14,7 +14,7 @@ requires the key and leaves its value to ``load_resources``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Iterator
 
 from dpm.params import ConfigError, Section, build, spec
@@ -37,7 +37,7 @@ class Resources(Section):
 
     def problems_with(self, device: str) -> Iterator[tuple[str, str]]:
         """(key, what is wrong) where the requests do not fit params.yaml's ``device``."""
-        for kind in KINDS:
+        for kind in (field.name for field in fields(self)):
             gpus = getattr(self, kind).gpus
             if gpus and device != "cuda":
                 yield "device", (f"resources.{kind}.gpus is {gpus}: a job given a GPU must use it, so device "
@@ -52,7 +52,8 @@ def load_resources(params: dict[str, Any], device: str) -> Resources:
         raise ConfigError(f"{key}: {problem}")
     return built
 
-KINDS = ("default", "train", "sample")
+
+KINDS = tuple(field.name for field in fields(Resources))
 """A stage's kind, its ``meta: {resources: <kind>}`` in the pipeline spec (``default`` without it;
 :attr:`pipeline.dvc_bridge.StageSpec.resources`): ``train`` fits a model, ``sample`` runs one."""
 
@@ -65,6 +66,8 @@ def resources(kind: str, params: dict[str, Any]) -> dict[str, int]:
         ``mem_mb`` (MB) and ``runtime`` (minutes), plus ``gpu`` (the SLURM executor's GPU count)
         only when the entry asks for GPUs: a job asks for none rather than for zero.
     """
+    if kind not in KINDS:
+        raise ValueError(f"meta: {{resources: {kind}}}: expected one of {', '.join(KINDS)}")
     if "resources" not in params:  # a pipeline without the section (tests/test_dvc_bridge.py's)
         return {}
     request = params["resources"][kind]
