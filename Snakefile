@@ -164,8 +164,8 @@ for _stage in (stage for stage in STAGES if not stage.gate):
             # for the report's captions (report/output.rst): what the stage is and what it ran with
             desc=_stage.desc, cmd=_stage.cmd, used=dict(_stage.used), commit=COMMIT,
             dvc_status=dvc_bridge.status_line(_stage.name, _REASONS, CHANGED),
-        threads: cluster.threads(_stage.name, PARAMS)  # what the stage uses (pipeline.common.load_config), in either tool
-        resources: **cluster.resources(_stage.name, PARAMS)  # for a cluster scheduler (profiles/slurm)
+        threads: cluster.threads(_stage.resources, PARAMS)  # what the stage uses (pipeline.common.load_config), in either tool
+        resources: **cluster.resources(_stage.resources, PARAMS)  # for a cluster scheduler (profiles/slurm)
         shell:
             dvc_bridge.shell_command()
     # the rule's code as `snakemake -p`, errors and the report show it: the stage's DVC command first

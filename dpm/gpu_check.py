@@ -168,9 +168,10 @@ def stage_commands(dataset: str) -> list[tuple[list[str], list[str]]]:
     """(command, output paths) of each of STAGES for ``dataset``, as dvc.yaml writes them (each
     path is written there once)."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    declared = yaml.safe_load((ROOT / "datasets.yaml").read_text())  # the lists `foreach: ${name}` names
     commands = []
     for stage in STAGES:
-        if dataset not in stages[stage]["foreach"]:
+        if dataset not in declared[stages[stage]["foreach"].removeprefix("${").removesuffix("}")]:
             raise ValueError(f"dvc.yaml: stage {stage} does not run for {dataset}")
         spec = stages[stage]["do"]
         command = shlex.split(spec["cmd"].replace("${item}", dataset))

@@ -1,6 +1,7 @@
 """What a stage asks of a cluster scheduler: params.yaml's ``resources`` as Snakemake resources.
 
-The Snakefile gives every generated rule ``resources: **cluster.resources(stage, params)``;
+The Snakefile gives every generated rule ``resources: **cluster.resources(stage.resources, params)``,
+the stage's kind read from its ``meta`` in the pipeline spec;
 Snakemake's SLURM executor (profiles/slurm) turns ``mem_mb`` into ``--mem``, ``runtime``
 (minutes) into ``--time`` and ``gpu`` into ``--gpus``. Local runs ignore them. A train stage that
 asks for GPUs asks for one per training process (params.yaml ``processes``; with 0, one per
@@ -13,7 +14,7 @@ requires the key and leaves its value to ``load_resources``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Iterator
 
 from dpm.params import ConfigError, Section, build, spec
@@ -36,7 +37,7 @@ class Resources(Section):
 
     def problems_with(self, device: str) -> Iterator[tuple[str, str]]:
         """(key, what is wrong) where the requests do not fit params.yaml's ``device``."""
-        for kind in ("default", "train", "sample"):
+        for kind in (field.name for field in fields(self)):
             gpus = getattr(self, kind).gpus
             if gpus and device != "cuda":
                 yield "device", (f"resources.{kind}.gpus is {gpus}: a job given a GPU must use it, so device "
@@ -51,54 +52,38 @@ def load_resources(params: dict[str, Any], device: str) -> Resources:
         raise ConfigError(f"{key}: {problem}")
     return built
 
-TRAIN_STAGES = frozenset({"train", "seed_spread", "parzen_study_train", "ablation"})
-"""Stages that fit a model: ``resources.train``."""
-SAMPLE_STAGES = frozenset({"evaluate", "parzen_samples", "toy_figure", "image_figure", "posterior_figure",
-                           "figure5_full", "likelihood", "kl_per_t", "limit", "parzen_study"})
-"""Stages that run a trained model (they depend on ``models/<dataset>.pt``): ``resources.sample``.
-tests/test_slurm.py checks this set against dvc.yaml."""
+
+KINDS = tuple(field.name for field in fields(Resources))
+"""A stage's kind, its ``meta: {resources: <kind>}`` in the pipeline spec (``default`` without it;
+:attr:`pipeline.dvc_bridge.StageSpec.resources`): ``train`` fits a model, ``sample`` runs one."""
 
 
-def kind_group(stage: str) -> str:
-    """The stage group of a DVC address: ``train@mnist`` -> ``train``,
-    ``studies/dvc.yaml:ablation@v`` -> ``ablation``."""
-    return stage.rsplit(":", 1)[-1].split("@", 1)[0]
-
-
-def kind(stage: str) -> str:
-    """The ``resources`` entry of DVC stage ``stage`` (``train@mnist``, ``parzen_samples@shard0``,
-    ``table1``, ``studies/dvc.yaml:ablation@v``): ``train``, ``sample`` or ``default``."""
-    group = kind_group(stage)
-    if group in TRAIN_STAGES:
-        return "train"
-    if group in SAMPLE_STAGES:
-        return "sample"
-    return "default"
-
-
-def resources(stage: str, params: dict[str, Any]) -> dict[str, int]:
-    """Snakemake resources of ``stage`` from the parsed params.yaml (validated by check_params).
+def resources(kind: str, params: dict[str, Any]) -> dict[str, int]:
+    """Snakemake resources of a stage of ``kind`` (:data:`KINDS`) from the parsed params.yaml
+    (validated by check_params).
 
     Returns:
         ``mem_mb`` (MB) and ``runtime`` (minutes), plus ``gpu`` (the SLURM executor's GPU count)
         only when the entry asks for GPUs: a job asks for none rather than for zero.
     """
+    if kind not in KINDS:
+        raise ValueError(f"meta: {{resources: {kind}}}: expected one of {', '.join(KINDS)}")
     if "resources" not in params:  # a pipeline without the section (tests/test_dvc_bridge.py's)
         return {}
-    request = params["resources"][kind(stage)]
+    request = params["resources"][kind]
     asked = {"mem_mb": int(request["mem_mb"]), "runtime": int(request["runtime"])}
     if request["gpus"]:
         asked["gpu"] = int(request["gpus"])
-        if kind(stage) == "train" and params.get("processes", 0) > 0:
+        if kind == "train" and params.get("processes", 0) > 0:
             asked["gpu"] = int(params["processes"])
     return asked
 
 
-def threads(stage: str, params: dict[str, Any]) -> int:
-    """Cores a stage occupies (Snakemake's ``threads``): params.yaml's ``threads``, times the
+def threads(kind: str, params: dict[str, Any]) -> int:
+    """Cores a stage of ``kind`` occupies (Snakemake's ``threads``): params.yaml's ``threads``, times the
     training processes of a train stage (each runs with ``threads``; 0 means one per GPU, one on
     a machine without)."""
     per_process = int(params.get("threads", 1))
-    if kind(stage) == "train" and int(params.get("processes", 1)) > 1:
+    if kind == "train" and int(params.get("processes", 1)) > 1:
         return per_process * int(params["processes"])
     return per_process

@@ -87,6 +87,9 @@ class StageSpec:
             report shows beside the stage's outputs.
         desc: The stage's ``desc`` in ``dvc.yaml`` (``dvc stage list``
             shows it), the caption of its outputs in the report.
+        resources: The stage's ``meta: {resources: <kind>}``, its entry of
+            params.yaml's ``resources`` on a cluster (pipeline/cluster.py):
+            ``train``, ``sample``, or ``default`` where the stage names none.
     """
 
     name: str
@@ -100,6 +103,7 @@ class StageSpec:
     default: bool = True
     used: tuple[tuple[str, object], ...] = ()
     desc: str = ""
+    resources: str = "default"
 
     @property
     def rule_outs(self) -> tuple[str, ...]:
@@ -171,6 +175,7 @@ def _to_spec(stage, root_dir: str) -> StageSpec:
         default=Path(stage.path_in_repo).as_posix() == PROJECT_FILE,
         used=tuple(_used_params(stage.params)),
         desc=" ".join((stage.desc or "").split()),
+        resources=str((stage.meta or {}).get("resources") or "default"),
     )
 
 

@@ -1,10 +1,10 @@
 """Stage ``kl_figure``: the per-t terms of K of every model in one figure (the ``kl_per_t`` stages' CSVs).
 
-Usage: python -m pipeline.kl_figure OUT_PNG --csv CSV... --json JSON... [--limits JSON...]
+Usage: python -m pipeline.kl_figure OUT_PNG --kl-per-t DIR [--limits DIR]
 
-One panel per model, in the order given: E KL_t against t (log axes; band ±2 standard errors), and
-the running sum on a twin axis. Each JSON (the same stage's) gives the panel's name and unit. The
-limit stages' JSONs add, dashed, the terms of the best reverse step of the model's family.
+One panel per model, in Table 1's order (``pipeline.records``): E KL_t against t (log axes; band ±2 standard errors), and
+the running sum on a twin axis, from ``<dataset>.csv`` of the kl_per_t stages in ``--kl-per-t``, whose
+``<dataset>.json`` gives the panel's name and unit. The limit stages' JSONs (the toys') add, dashed, the terms of the best reverse step of the model's family.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pandas as pd
 
 from dpm import figures
 from dpm.atomic import atomic_path
-from pipeline import common
+from pipeline import common, records
 
 COLUMNS = ("t", "kl_bits", "kl_se_bits", "cumulative_bits")
 
@@ -26,15 +26,13 @@ COLUMNS = ("t", "kl_bits", "kl_se_bits", "cumulative_bits")
 def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out_png", type=Path)
-    parser.add_argument("--csv", type=Path, nargs="+", required=True)
-    parser.add_argument("--json", type=Path, nargs="+", required=True)
-    parser.add_argument("--limits", type=Path, nargs="*", default=[])
+    parser.add_argument("--kl-per-t", type=Path, required=True)
+    parser.add_argument("--limits", type=Path)
     args = parser.parse_args(argv)
-    limits = {m["dataset"]: m["kl_bits_by_t"] for m in (json.loads(path.read_text()) for path in args.limits)}
-    if len(args.csv) != len(args.json):
-        raise common.StageError(f"{len(args.csv)} CSVs but {len(args.json)} JSONs: give one of each per model")
+    limits = {m["dataset"]: m["kl_bits_by_t"] for m in (records.read(args.limits, every=False) if args.limits else [])}
+    metas = records.paths(args.kl_per_t)
     panels = []
-    for csv, meta_file in zip(args.csv, args.json):
+    for csv, meta_file in zip(records.paths(args.kl_per_t, ".csv"), metas):
         table, meta = pd.read_csv(csv), json.loads(meta_file.read_text())
         if any(c not in table for c in COLUMNS) or table.empty:
             raise common.StageError(f"{csv}: not a per-t KL table (columns {COLUMNS}); rerun its kl_per_t stage")
@@ -42,7 +40,7 @@ def main(argv: list[str] | None) -> None:
         if meta["dataset"] in limits:
             columns["limit_kl_bits"] = np.asarray(limits[meta["dataset"]])
         panels.append((f"{meta['label']} (T = {meta['T']})", meta["unit"], columns))
-    profile = json.loads(args.json[0].read_text())["profile"]
+    profile = json.loads(metas[0].read_text())["profile"]
     fig = figures.kl_per_t_figure(panels, "Where the bound loses: each term E KL$(q(x_{t-1}|x_t, x_0)\\,\\|\\,"
                                           "p(x_{t-1}|x_t))$ of K against t (blue; dashed: the best step of the "
                                           f"model's family), their running sum in red ({profile} profile)")

@@ -1,6 +1,9 @@
 """Stage ``seed_table`` (studies/dvc.yaml): how far Table 1's rows move with the training seed.
 
-Usage: python -m pipeline.seed_table OUT_CSV OUT_MD --main METRICS_JSON... --seeds SEEDS_JSON...
+Usage: python -m pipeline.seed_table OUT_CSV OUT_MD --main METRICS_DIR --seeds SEEDS_DIR
+
+Each folder holds ``<dataset>.json`` of every dataset (the evaluate stages', the seed_spread
+stages'), read in Table 1's order (``pipeline.records``).
 
 One row per dataset: the main row's K (the evaluate stage, seed train.seed), K ± se of every
 other seed (the seed_spread stages), and the mean and standard deviation (ddof = 1) of K and of
@@ -11,14 +14,13 @@ initialisation and batch order; each K's own se is the holdout estimate's.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from dpm.atomic import atomic_path, atomic_write_text
-from pipeline import common
+from pipeline import common, records
 from pipeline.rounding import pm
 
 
@@ -65,10 +67,10 @@ def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out_csv", type=Path)
     parser.add_argument("out_md", type=Path)
-    parser.add_argument("--main", type=Path, nargs="+", required=True)
-    parser.add_argument("--seeds", type=Path, nargs="+", required=True)
+    parser.add_argument("--main", type=Path, required=True)
+    parser.add_argument("--seeds", type=Path, required=True)
     args = parser.parse_args(argv)
-    frame = table([json.loads(p.read_text()) for p in args.main], [json.loads(p.read_text()) for p in args.seeds])
+    frame = table(records.read(args.main), records.read(args.seeds))
     with atomic_path(args.out_csv) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
     atomic_write_text(args.out_md, markdown(frame))

@@ -1,7 +1,11 @@
 """Stage ``table1``: Table 1 as CSV and Markdown, our values beside the paper's.
 
-Usage: python -m pipeline.table1 OUT_CSV OUT_MD --metrics METRICS_JSON... [--likelihood JSON...]
-    [--limits JSON...] --figures PNG...
+Usage: python -m pipeline.table1 OUT_CSV OUT_MD --metrics DIR [--likelihood DIR] [--limits DIR]
+    --figures PNG...
+
+One row per dataset, in Table 1's order (``pipeline.records``): ``<dataset>.json`` of the evaluate
+stages in ``--metrics``, of the likelihood stages in ``--likelihood``, and of the limit stages
+(the toys' alone) in ``--limits``.
 
 Each value is set beside the true log-likelihood of the very examples it was computed on: K on
 the whole holdout; L_k (Eq. 9) and K (``K_subset``) on the likelihood stage's seeded subset of
@@ -16,14 +20,13 @@ of a run: the tables, then the figures they link to.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from dpm.paper_table1 import TABLE_1
 from dpm.atomic import atomic_path, atomic_write_text
-from pipeline import common
+from pipeline import common, records
 from pipeline.rounding import decimals, fixed, pm
 
 COLUMNS = ["dataset", "data", "profile", "K", "K_se", "K_minus_L_null", "K_minus_L_null_se", "L_null", "paper_K",
@@ -104,13 +107,13 @@ def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out_csv", type=Path)
     parser.add_argument("out_md", type=Path)
-    parser.add_argument("--metrics", type=Path, nargs="+", required=True)
-    parser.add_argument("--likelihood", type=Path, nargs="*", default=[])
-    parser.add_argument("--limits", type=Path, nargs="*", default=[])
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--likelihood", type=Path)
+    parser.add_argument("--limits", type=Path)
     parser.add_argument("--figures", type=Path, nargs="*", default=[])
     args = parser.parse_args(argv)
-    read = lambda paths: [json.loads(path.read_text()) for path in paths]  # noqa: E731
-    frame = table(read(args.metrics), read(args.likelihood), read(args.limits))
+    frame = table(records.read(args.metrics), records.read(args.likelihood) if args.likelihood else [],
+                  records.read(args.limits, every=False) if args.limits else [])
     with atomic_path(args.out_csv) as tmp:
         formatted(frame).to_csv(tmp, index=False)
     links = [f"![{path.stem}]({path.relative_to(args.out_md.parent).as_posix()})" for path in args.figures]

@@ -23,32 +23,39 @@ def stages() -> dict:
     return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
+@pytest.fixture(scope="module")
+def declared() -> dict:
+    """The lists of datasets both specs iterate (datasets.yaml, in their ``vars``)."""
+    return yaml.safe_load((ROOT / "datasets.yaml").read_text())
+
+
 def foreach(stages: dict, stage: str):
     """The ``foreach`` of a stage: a list of names, or a mapping of name → item."""
     return stages[stage]["foreach"]
 
 
-def test_params_yaml_has_one_section_per_dataset():
-    sections = set(cfg.compose()) - {"profile", "device", "threads", "processes", "compile",
-                                                          "tf32", "resources", "ablations", "seed_spread",
-                                                          "parzen_study"}
-    assert sections == set(registry.NAMES)
-    assert len(registry.NAMES) == len(set(registry.NAMES))
+def test_both_specs_read_the_declared_lists():
+    assert "datasets.yaml" in yaml.safe_load((ROOT / "dvc.yaml").read_text())["vars"]
+    studies = yaml.safe_load((ROOT / "studies" / "dvc.yaml").read_text())
+    assert "../datasets.yaml" in studies["vars"]
+    assert foreach(studies["stages"], "seed_spread") == "${datasets}"
 
 
-def test_every_dataset_is_trained_and_evaluated(stages):
+def test_every_dataset_is_trained_and_evaluated_in_table_1_order(stages, declared):
+    assert declared["datasets"] == list(registry.NAMES)
     for stage in ("train", "curves", "evaluate", "likelihood", "kl_per_t"):
-        assert sorted(foreach(stages, stage)) == sorted(registry.NAMES), stage
+        assert foreach(stages, stage) == "${datasets}", stage
 
 
-def test_fetched_datasets_are_fetched_and_split_from_raw_files_by_their_own_module(stages):
+def test_fetched_datasets_are_fetched_and_split_from_raw_files_by_their_own_module(stages, declared):
     assert FETCHED and GENERATED
     for stage in ("fetch", "data_from_raw"):
-        items = foreach(stages, stage)
-        assert set(items) == FETCHED, stage
-        for name, item in items.items():
-            assert f"dpm.data.{item['module']}" == registry.get(name).module, (stage, name)
-    assert sorted(foreach(stages, "data")) == sorted(GENERATED)
+        assert foreach(stages, stage) == "${fetched}", stage
+    assert set(declared["fetched"]) == FETCHED
+    for name, item in declared["fetched"].items():
+        assert f"dpm.data.{item['module']}" == registry.get(name).module, name
+    assert foreach(stages, "data") == "${generated}"
+    assert sorted(declared["generated"]) == sorted(GENERATED)
 
 
 FIGURE_STAGES = {"toy_figure": {"swiss_roll", "heartbeat"}, "image_figure": {"samples"},
@@ -141,8 +148,8 @@ def test_the_image_shape_a_section_gives_is_the_one_its_module_makes(smoke, tmp_
     assert split.info.n_units == c.image_shape()[1] * c.image_shape()[2]
 
 
-def test_the_limit_of_k_is_computed_for_every_toy_by_its_own_module(stages):
-    items = foreach(stages, "limit")
-    assert set(items) == {d.name for d in registry.DATASETS.values() if not d.is_image}
-    for name, item in items.items():
-        assert f"dpm.data.{item['module']}" == registry.get(name).module, name
+def test_the_limit_of_k_is_computed_for_every_toy_by_its_own_module(stages, declared):
+    assert foreach(stages, "limit") == "${toys}"
+    assert set(declared["toys"]) == {d.name for d in registry.DATASETS.values() if not d.is_image}
+    for name in declared["toys"]:  # the stage's dep dpm/data/<name>.py
+        assert f"dpm.data.{name}" == registry.get(name).module, name

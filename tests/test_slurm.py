@@ -59,22 +59,22 @@ def test_each_stage_runs_as_a_slurm_job_with_its_resources_and_dvc_agrees(slurm,
     log = run(project, tool("snakemake"), *PROFILE, *TARGETS)
     submitted = {job_id: project / path for job_id, path in SUBMITTED.findall(log)}
     params = yaml.safe_load((project / "params.yaml").read_text())
-    rules = {stage.name: stage.rule_name for stage in dvc_bridge.load_stages(project)}
+    specs = {stage.name: stage for stage in dvc_bridge.load_stages(project)}
     ran = {}
     for job_id, slurm_log in submitted.items():
         (stage,) = stages_run(slurm_log.read_text())
         ran[stage] = job_id
         record = job(slurm, job_id)
         assert record["JobState"] == "COMPLETED" and record["ExitCode"] == "0:0", record
-        assert record["Comment"] == f"rule_{rules[stage]}" and record["JobName"].startswith("dpm_")
-        assert slurm_log.parent.name == f"rule_{rules[stage]}"  # the SLURM log, kept, in the stage's folder
+        assert record["Comment"] == f"rule_{specs[stage].rule_name}" and record["JobName"].startswith("dpm_")
+        assert slurm_log.parent.name == f"rule_{specs[stage].rule_name}"  # the SLURM log, kept, in the stage's folder
         assert f"Running stage '{stage}'" in (project / f"logs/{stage}.log").read_text()
-        asked = cluster.resources(stage, params)
+        asked = cluster.resources(specs[stage].resources, params)
         assert record["MinMemoryNode"] == f"{asked['mem_mb']}M"
         assert record["TimeLimit"] == f"{asked['runtime'] // 60:02d}:{asked['runtime'] % 60:02d}:00"
         assert record["NodeList"] == slurm_cluster.NODE
     assert set(ran) == STAGES and len(submitted) == len(STAGES), log[-3000:]
-    assert {cluster.kind(stage) for stage in ran} == {"default", "train", "sample"}
+    assert {specs[stage].resources for stage in ran} == set(cluster.KINDS)
     status = run(project, tool("dvc"), "status", "--with-deps", *STAGES)
     assert "Data and pipelines are up to date" in status, status
     assert "Nothing to be done" in run(project, tool("snakemake"), "--cores", "1", "-n", *TARGETS)
@@ -101,14 +101,18 @@ def test_a_stage_asking_for_a_gpu_fails_at_once_instead_of_running_on_the_cpu(sl
 
 
 @pytest.mark.pipeline
-def test_the_kinds_of_stages_name_stages_of_dvc_yaml():
-    """pipeline/cluster.py's train and sample stages are stages of dvc.yaml; a sample stage depends
-    on a model that a train stage writes."""
+def test_every_stage_that_trains_or_runs_a_model_says_so_in_its_meta():
+    """Each stage's ``meta: {resources: ...}`` is a kind of pipeline/cluster.py; the stages that
+    write a model are ``train``, those reading one ``sample`` (the studies' too); a stage that fits
+    one without keeping it (an ablation) is ``train`` too."""
     stages = dvc_bridge.load_stages(ROOT)
-    assert cluster.TRAIN_STAGES | cluster.SAMPLE_STAGES <= {cluster.kind_group(stage.name) for stage in stages}
-    models = {out for stage in stages if cluster.kind(stage.name) == "train" for out in stage.outs
-              if out.startswith("models/")}
-    assert models
+    assert {stage.resources for stage in stages} == set(cluster.KINDS)
+    models = {out for stage in stages for out in stage.outs if out.startswith("models/")}
     for stage in stages:
-        if cluster.kind(stage.name) == "sample":
-            assert models & set(stage.deps), stage.name
+        writes, reads = models & set(stage.outs), models & set(stage.deps)
+        if writes or reads:
+            assert stage.resources == ("train" if writes else "sample"), stage.name
+        else:
+            assert stage.resources != "sample", stage.name
+    assert {stage.name.rsplit("@")[0] for stage in stages if stage.resources == "train" and not
+            models & set(stage.outs)} == {"studies/dvc.yaml:ablation"}

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from dpm import config as cfg, parzen, sampling, studies as study_sections
+from dpm import config as cfg, parzen, registry, sampling, studies as study_sections
 from dpm.data import split as splits
 from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
 from dpm.model import DiffusionModel, read_model_file
@@ -128,6 +128,19 @@ def test_the_seed_table_gives_each_seed_and_the_mean_and_sd_over_all():
         seed_table.table([a[0], b[0]], [a[1]])
     with pytest.raises(Exception, match="main row of profile quick, seeds of smoke"):
         seed_table.table([a[0]], [seed_record("swiss_roll", [1.0, 2.0], [0.5, 0.5], profile="smoke")[1]])
+
+
+def test_the_seed_table_reads_every_datasets_records_from_two_folders_in_table_1s_order(tmp_path):
+    main_dir, seeds_dir = tmp_path / "metrics", tmp_path / "seeds"
+    main_dir.mkdir()
+    seeds_dir.mkdir()
+    for name in reversed(registry.NAMES):
+        main, spread = seed_record(name, [1.0, 2.0], [0.5, 0.5])
+        (main_dir / f"{name}.json").write_text(json.dumps(main))
+        (seeds_dir / f"{name}.json").write_text(json.dumps(spread))
+    seed_table.main([str(tmp_path / "seeds.csv"), str(tmp_path / "seeds.md"), "--main", str(main_dir),
+                     "--seeds", str(seeds_dir)])
+    assert list(pd.read_csv(tmp_path / "seeds.csv")["dataset"]) == list(registry.NAMES)
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,12 @@ number to its standard error's precision (pipeline.rounding, shared with the see
 
 import csv
 import io
+import json
 
 import pytest
 
-from pipeline import rounding, table1
+from dpm import registry
+from pipeline import common, rounding, table1
 
 
 def metrics(dataset, label, unit, k, k_se, gain, gain_se, l_null, true=None):
@@ -35,6 +37,27 @@ HEART_LIMIT = {"dataset": "heartbeat", "K_limit_T": -2.3723509, "K_limit_T_se": 
 @pytest.fixture
 def frame():
     return table1.table([ROLL, HEART, BARK], [ROLL_SUBSET], [ROLL_LIMIT, HEART_LIMIT])
+
+
+def test_the_stage_reads_each_datasets_record_from_its_folder_in_table_1s_order(tmp_path):
+    """One row per dataset of the registry, whatever the folders hold besides; a missing record is
+    an error naming it; the limit stages' folder holds the toys' alone."""
+    metrics_dir, limits_dir = tmp_path / "metrics", tmp_path / "limit"
+    metrics_dir.mkdir()
+    limits_dir.mkdir()
+    for name in reversed(registry.NAMES):
+        (metrics_dir / f"{name}.json").write_text(json.dumps({**BARK, "dataset": name}))
+    (metrics_dir / "parzen_mnist.json").write_text("{}")  # another stage's record: not read
+    (limits_dir / "heartbeat.json").write_text(json.dumps(HEART_LIMIT))
+    argv = [str(tmp_path / "table1.csv"), str(tmp_path / "table1.md"), "--metrics", str(metrics_dir),
+            "--limits", str(limits_dir)]
+    table1.main(argv)
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "table1.csv").read_text())))
+    assert [row["dataset"] for row in rows] == list(registry.NAMES)
+    assert [row["dataset"] for row in rows if row["K_limit_T"]] == ["heartbeat"]
+    (metrics_dir / "mnist.json").unlink()
+    with pytest.raises(common.StageError, match="missing .*metrics/mnist.json"):
+        table1.main(argv)
 
 
 def test_each_subset_has_its_own_true_log_likelihood_beside_its_estimates(frame):
