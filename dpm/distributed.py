@@ -24,11 +24,11 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from dpm import seeds
 from dpm.params import ConfigError
 
 
@@ -181,13 +181,7 @@ def rank() -> int:
 def rank_seed(seed: int, rank: int) -> int:
     """The training seed of ``rank``: ``seed`` itself for rank 0 (a single process is unchanged),
     distinct well-mixed streams (numpy's SeedSequence) for the others."""
-    return seed if rank == 0 else mixed_seed(seed, rank)
-
-
-def mixed_seed(*keys: int) -> int:
-    """A seed for the stream named by ``keys``: distinct, well-mixed streams for distinct keys
-    (numpy's SeedSequence)."""
-    return int(np.random.SeedSequence(list(keys)).generate_state(1, dtype=np.uint64)[0] >> 1)
+    return seed if rank == 0 else seeds.mixed_seed(seed, rank)
 
 
 class _Loss(nn.Module):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from dpm import seeds
 from dpm.diffusion import GaussianDiffusion
 from dpm.model import DiffusionModel
 
@@ -53,12 +53,6 @@ def sample(model: DiffusionModel, shape: tuple[int, ...], generator: torch.Gener
     return x
 
 
-def batch_seed(seed: int, batch: int) -> int:
-    """The seed of batch ``batch`` of a sample set drawn with ``seed``: distinct, well-mixed
-    streams (numpy's SeedSequence) however the batches are numbered."""
-    return int(np.random.SeedSequence([seed, batch]).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
 def shard_device(device: torch.device, shard: int) -> torch.device:
     """Where shard ``shard`` of a sample set is drawn: GPU shard mod (visible GPUs) on CUDA, so
     shards run side by side spread over the GPUs; ``device`` itself on the CPU. The batches of
@@ -71,11 +65,11 @@ def shard_device(device: torch.device, shard: int) -> torch.device:
 def sample_batch(model: DiffusionModel, batch: int, n_samples: int, batch_size: int, n_dims: int, seed: int,
                  device: torch.device | str = "cpu", final_mean: bool = False) -> Tensor:
     """Rows b·batch_size .. of a set of n_samples samples of p(x_0), b = ``batch``, drawn from
-    their own seed ``batch_seed(seed, b)``: the set is the same whichever process draws which
+    their own seed ``seeds.mixed_seed(seed, b)``: the set is the same whichever process draws which
     batch. Returns (rows, n_dims), the last batch possibly short. ``final_mean``: see
     ``final_step`` (x_1 is the same either way: the final step draws last)."""
     if not 0 <= batch * batch_size < n_samples:
         raise ValueError(f"batch {batch} is outside the set of {n_samples} samples drawn {batch_size} at a time")
     rows = min(batch_size, n_samples - batch * batch_size)
-    generator = torch.Generator(device=device).manual_seed(batch_seed(seed, batch))
+    generator = torch.Generator(device=device).manual_seed(seeds.mixed_seed(seed, batch))
     return sample(model, (rows, n_dims), generator, device, final_mean)

@@ -36,7 +36,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from dpm import distributed, experiment as experiments, provenance
+from dpm import distributed, experiment as experiments, provenance, seeds
 from dpm.atomic import atomic_torch_save
 from dpm.bound import to_bits
 from dpm.data.split import Split
@@ -93,8 +93,8 @@ def training_modules() -> list[ModuleType]:
 
     from dpm import bound, diffusion, evaluate, model, nets, objective, schedules, temporal
     from dpm.data import images, scaling, split
-    return [sys.modules[__name__], experiments, evaluate, distributed, objective, model, nets, temporal, diffusion,
-            schedules, bound, images, split, scaling]
+    return [sys.modules[__name__], experiments, evaluate, distributed, seeds, objective, model, nets, temporal,
+            diffusion, schedules, bound, images, split, scaling]
 
 
 def source_digest(modules: list[ModuleType]) -> str:
@@ -211,7 +211,7 @@ def _restore_generator(run: Run, saved: dict, generator: torch.Generator, seed: 
     if saved_on == here and state.numel() == generator.get_state().numel():
         generator.set_state(state)
         return
-    generator.manual_seed(distributed.mixed_seed(seed, saved["iteration"]))
+    generator.manual_seed(seeds.mixed_seed(seed, saved["iteration"]))
     if distributed.rank() == 0:
         log.warning("%s was written on %s and this run is on %s: its random-number generator cannot be carried "
                     "over, so training continues from iteration %d with the generator seeded from the run's seed "

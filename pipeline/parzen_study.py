@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dpm import device as devices, parzen, sampling, studies
+from dpm import device as devices, parzen, sampling, seeds, studies
 from dpm.atomic import atomic_path, atomic_write_text
 from dpm.data import images, split as splits
 from dpm.registry import ParzenConfig
@@ -43,7 +43,7 @@ def draw(model, c: ParzenConfig, n_samples: int, n_dims: int, device: torch.devi
     process, out = model.process(), {"sampled": [], "mean": []}
     for b in range(-(-n_samples // c.batch_size)):
         rows = min(c.batch_size, n_samples - b * c.batch_size)
-        generator = torch.Generator(device=device).manual_seed(sampling.batch_seed(c.seed, b))
+        generator = torch.Generator(device=device).manual_seed(seeds.mixed_seed(c.seed, b))
         for t, x in sampling.reverse_trajectory(model, (rows, n_dims), generator, device):
             if t == 1:
                 x1 = x

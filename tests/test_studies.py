@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from dpm import config as cfg, parzen, registry, sampling, studies as study_sections
+from dpm import config as cfg, parzen, registry, sampling, seeds, studies as study_sections
 from dpm.data import split as splits
 from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
 from dpm.model import DiffusionModel, read_model_file
@@ -47,7 +47,7 @@ def test_the_default_final_step_is_the_protocol_bit_for_bit():
     model = tanh_model()
     expected = protocol_sample(model, (50, 3), torch.Generator().manual_seed(7))
     assert torch.equal(sampling.sample(model, (50, 3), torch.Generator().manual_seed(7)), expected)
-    generator = torch.Generator().manual_seed(sampling.batch_seed(4, 0))
+    generator = torch.Generator().manual_seed(seeds.mixed_seed(4, 0))
     assert torch.equal(sampling.sample_batch(model, 0, 50, 50, 3, seed=4),
                        protocol_sample(model, (50, 3), generator))
 
@@ -64,7 +64,7 @@ def test_the_final_mean_is_the_forward_kernels_mean_at_the_same_x1():
     assert abs(residual.mean().item()) < 4 / math.sqrt(residual.numel())
     assert abs(residual.var().item() - 1) < 4 * math.sqrt(2 / residual.numel())
     batch = sampling.sample_batch(model, 1, 30, 20, 2, seed=5, final_mean=True)
-    x1 = dict(sampling.reverse_trajectory(model, (10, 2), torch.Generator().manual_seed(sampling.batch_seed(5, 1))))[1]
+    x1 = dict(sampling.reverse_trajectory(model, (10, 2), torch.Generator().manual_seed(seeds.mixed_seed(5, 1))))[1]
     assert torch.allclose(batch, math.sqrt(1 - beta_1) * x1, rtol=0, atol=1e-7)
 
 
