@@ -53,9 +53,10 @@ def main(argv: list[str] | None) -> None:
             raise common.StageError(failure)
         return
     device = distributed.setup(device)
+    lead = distributed.rank() == 0  # writes every output (known before train_model ends the process group)
     history = train_model(args.dataset, args.data_dir, config, device, args.checkpoint_dir, args.model_file,
                           args.runs_dir)
-    if distributed.rank() != 0:
+    if not lead:
         return
     with atomic_path(args.curve_csv) as tmp:
         pd.DataFrame([train.untimed(row) for row in history]).assign(
