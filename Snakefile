@@ -2,7 +2,7 @@
 
 ``dvc.yaml`` is the ONE pipeline spec.  Nothing here names a stage or a path:
 one rule per DVC stage is generated from DVC's resolved stages by
-``pipeline/dvc_bridge.py``, so this file and ``dvc.yaml`` cannot drift.
+``workflow/dvc_bridge.py``, so this file and ``dvc.yaml`` cannot drift.
 
 Usage (from the repository root):
     snakemake --cores 4            # build every stage's outs (rule ``all``)
@@ -76,8 +76,8 @@ from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)
 
-from dpm.provenance import git_commit  # noqa: E402  (needs the sys.path entry)
-from pipeline import cluster, dvc_bridge  # noqa: E402
+from dpm.base.provenance import git_commit  # noqa: E402  (needs the sys.path entry)
+from workflow import cluster, dvc_bridge  # noqa: E402
 
 ROOT = workflow.basedir
 
@@ -94,7 +94,7 @@ except WorkflowError:
     given = ", ".join(f"{key}={value!r}" for key, value in config.items())
     sys.stderr.write(f"error: snakemake --config {given}: this workflow takes no config; every value the stages "
                      "read is in params.yaml, which DVC tracks: set it there (edit the file, or compose it: "
-                     "python -m pipeline.params key=value) and run again\n")
+                     "python -m workflow.params key=value) and run again\n")
     sys.exit(1)
 
 
@@ -164,7 +164,7 @@ for _stage in (stage for stage in STAGES if not stage.gate):
             # for the report's captions (report/output.rst): what the stage is and what it ran with
             desc=_stage.desc, cmd=_stage.cmd, used=dict(_stage.used), commit=COMMIT,
             dvc_status=dvc_bridge.status_line(_stage.name, _REASONS, CHANGED),
-        threads: cluster.threads(_stage.resources, PARAMS)  # what the stage uses (pipeline.common.load_config), in either tool
+        threads: cluster.threads(_stage.resources, PARAMS)  # what the stage uses (dpm.base.stages.load_config), in either tool
         resources: **cluster.resources(_stage.resources, PARAMS)  # for a cluster scheduler (profiles/slurm)
         shell:
             dvc_bridge.shell_command()

@@ -4,7 +4,7 @@
     python -m dpm.gpu_check --device cpu --profile smoke      # the same checks on the CPU (CI)
 
 A pass runs, for one profile (the smoke profile first, then --profile's own if it is another):
-  models   every dataset's model trained 100 steps by dpm.train.fit (the training loop itself,
+  models   every dataset's model trained 100 steps by dpm.run.train.fit (the training loop itself,
            its step timed) on structured synthetic data at the profile's batch size and amp: K
            at fixed draws must rise; the per-t KL terms of K of the same weights on the device
            and on the CPU must agree (below); 16 samples through the whole reverse chain must be
@@ -63,14 +63,20 @@ import yaml
 from torch import Tensor
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from dpm import config as cfg, device as devices, distributed, experiment as experiments, model as models
-from dpm import registry, sampling, synthetic, train
-from dpm.atomic import atomic_torch_save, atomic_write_text
-from dpm.bound import to_bits
-from dpm.objective import Objective
-from dpm.params import with_overrides
-from dpm.provenance import git_commit
-from dpm.train import load_checkpoint
+from dpm.base import config as cfg, device as devices
+from dpm.run import distributed
+from dpm.core import experiment as experiments
+from dpm.core import model as models
+from dpm.base import registry
+from dpm.chain import sampling
+from dpm import synthetic
+from dpm.run import train
+from dpm.base.atomic import atomic_torch_save, atomic_write_text
+from dpm.core.bound import to_bits
+from dpm.core.objective import Objective
+from dpm.base.params import with_overrides
+from dpm.base.provenance import git_commit
+from dpm.run.train import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = tuple(name for name in registry.NAMES if not registry.get(name).fetched)
@@ -318,7 +324,7 @@ def check_data_parallel(profile: str, device: torch.device, folder: Path) -> dic
 
 def ddp_worker(out: Path, profile: str, device_name: str) -> None:
     """One rank of ``check_data_parallel``: fit DDP_ITERATIONS steps (data-parallel through
-    dpm.distributed when there are several ranks), then the wrapper and the collectives."""
+    dpm.run.distributed when there are several ranks), then the wrapper and the collectives."""
     config = cfg.load_profile(profile)
     device = distributed.setup(devices.resolve(device_name, config.tf32))
     section = config.section(VARIANT_DATASET)

@@ -2,7 +2,7 @@
 ``parzen_study``.
 
 Only the studies' stages and the params check (pipeline/check_params.py, the gate every stage
-waits for) read these, so only they depend on this module: dpm/config.py's ``load`` requires the
+waits for) read these, so only they depend on this module: dpm/base/config.py's ``load`` requires the
 keys and leaves their values to ``load`` here.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from dpm import config as cfg, registry
-from dpm.params import ConfigError, Section, build, check_keys, check_value, dotted, spec, with_overrides
+from dpm.base import config as cfg, registry
+from dpm.base.params import ConfigError, Section, build, check_keys, check_value, dotted, spec, with_overrides
 
 
 VARIANT_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a DVC stage key, a file name and a Snakemake rule name
@@ -112,7 +112,7 @@ class ParzenStudyConfig(Section):
 
 @dataclass(frozen=True)
 class Studies(Section):
-    """The studies' sections of params.yaml (in ``ELSEWHERE`` of dpm/config.py)."""
+    """The studies' sections of params.yaml (in ``ELSEWHERE`` of dpm/base/config.py)."""
     ablations: Ablations
     seed_spread: SeedSpreadConfig
     parzen_study: ParzenStudyConfig
@@ -128,7 +128,7 @@ class Studies(Section):
 
 
 def of(raw: dict[str, Any], config: cfg.Config) -> Studies:
-    """The studies' sections of params.yaml's ``raw`` mapping (``dpm.config.read``), each
+    """The studies' sections of params.yaml's ``raw`` mapping (``dpm.base.config.read``), each
     ablation variant's section checked against ``config``; ConfigError naming the key."""
     studies = build(Studies, {f.name: raw[f.name] for f in dataclasses.fields(Studies)}, "")
     for variant in studies.ablations.variants:
@@ -137,6 +137,6 @@ def of(raw: dict[str, Any], config: cfg.Config) -> Studies:
 
 
 def load(path: str | Path, config: cfg.Config) -> Studies:
-    """The studies' sections of the params.yaml at ``path``, whose ``config`` (``dpm.config.load``)
+    """The studies' sections of the params.yaml at ``path``, whose ``config`` (``dpm.base.config.load``)
     a stage has read."""
     return of(cfg.read(path), config)

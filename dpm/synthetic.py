@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dpm import registry
-from dpm.data import heartbeat
+from dpm.base import registry
+from dpm.datasets import heartbeat
 from dpm.data.scaling import Scaling
 from dpm.data.split import DataInfo
 

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpm import config as cfg, studies
-from dpm.atomic import atomic_path, atomic_write_text
-from pipeline import common
+from dpm.base import config as cfg
+from dpm import studies
+from dpm.base.atomic import atomic_path, atomic_write_text
+from dpm.base import stages
 
 COLUMNS = ["ablation", "variant", "baseline", "dataset", "changes", "n_iterations", "train_seed", "K", "K_se",
            "K_minus_L_null", "K_minus_L_null_se", "K_uniform_t", "K_uniform_t_se", "unit", "neighbours_differ",
@@ -66,11 +67,11 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("out_csv", type=Path)
     parser.add_argument("out_md", type=Path)
     args = parser.parse_args(argv)
-    config = cfg.load(common.PARAMS)  # not common.load_config: no torch here
-    variants = studies.load(common.PARAMS, config).ablations.variants
+    config = cfg.load(stages.PARAMS)  # not stages.load_config: no torch here
+    variants = studies.load(stages.PARAMS, config).ablations.variants
     missing = [name for name in variants if not (args.metrics_dir / f"{name}.json").exists()]
     if missing:
-        raise common.StageError(f"{args.metrics_dir}: no metrics of {', '.join(missing)}; run their ablation stages")
+        raise stages.StageError(f"{args.metrics_dir}: no metrics of {', '.join(missing)}; run their ablation stages")
     frame = table([json.loads((args.metrics_dir / f"{name}.json").read_text()) for name in variants])
     with atomic_path(args.out_csv) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.4g")
@@ -78,4 +79,4 @@ def main(argv: list[str] | None) -> None:
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

@@ -21,9 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dpm import device as devices, experiment as experiments, registry, studies as study_sections, train
+from dpm.base import device as devices, registry
+from dpm.core import experiment as experiments
+from dpm.run import train
+from dpm import studies as study_sections
 from dpm.data import split as splits
-from pipeline import common
+from dpm.base import stages
 
 
 def variant_split(config, studies: study_sections.Studies, variant: str, data_dir: Path) -> splits.Split:
@@ -33,14 +36,14 @@ def variant_split(config, studies: study_sections.Studies, variant: str, data_di
     if data == config.section(dataset).data:
         return splits.load(data_dir)
     if registry.get(dataset).fetched:
-        raise common.StageError(f"ablation {variant}: changes {dataset}'s data, which only a generated dataset's "
+        raise stages.StageError(f"ablation {variant}: changes {dataset}'s data, which only a generated dataset's "
                                 f"variant may (its split is made in memory)")
     return registry.get(dataset).data_module().make_split(data, None)
 
 
 def record(config, studies: study_sections.Studies, variant: str, split: splits.Split, metrics: dict,
            history: list[dict], seconds: dict) -> dict:
-    """The metrics JSON of a variant: the metrics of every evaluated model (dpm/experiment.py) with
+    """The metrics JSON of a variant: the metrics of every evaluated model (dpm/core/experiment.py) with
     what the variant is, its learning curve, its full section and what it cost."""
     v, section = studies.ablations.variants[variant], studies.ablation_section(config, variant)
     return {
@@ -49,7 +52,7 @@ def record(config, studies: study_sections.Studies, variant: str, split: splits.
         "budget": studies.ablations.budget.get(v.dataset, {}) if v.budget else {},
         "neighbours_differ": (neighbours_differ(split.train, split.info.image_shape)
                               if split.info.is_image else None),
-        **seconds, "history": history, "section": dataclasses.asdict(section), "git_commit": common.git_commit(),
+        **seconds, "history": history, "section": dataclasses.asdict(section), "git_commit": stages.git_commit(),
     }
 
 
@@ -59,10 +62,10 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("metrics_json", type=Path)
     args = parser.parse_args(argv)
-    config = common.load_config()
-    studies = study_sections.load(common.PARAMS, config)
+    config = stages.load_config()
+    studies = study_sections.load(stages.PARAMS, config)
     if args.variant not in studies.ablations.variants:
-        raise common.StageError(f"unknown ablation variant {args.variant!r}; params.yaml's ablations.variants has "
+        raise stages.StageError(f"unknown ablation variant {args.variant!r}; params.yaml's ablations.variants has "
                                 f"{', '.join(studies.ablations.variants)}")
     start = time.perf_counter()
     device = devices.resolve(config.device, config.tf32)
@@ -72,7 +75,7 @@ def main(argv: list[str] | None) -> None:
     experiment = experiments.build(dataset, registry.get(dataset).model, section, split.info, device, split.train)
     history = train.fit_in_memory(experiment, split, args.variant)
     result = experiments.evaluate_on(experiment, split.holdout)
-    common.write_json(args.metrics_json, record(
+    stages.write_json(args.metrics_json, record(
         config, studies, args.variant, split, experiments.metrics(experiment, result, len(split.holdout)), history,
         {"train_seconds": history[-1]["seconds"], "seconds": time.perf_counter() - start}))
 
@@ -91,4 +94,4 @@ def neighbours_differ(levels: np.ndarray, shape: tuple[int, int, int]) -> float:
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

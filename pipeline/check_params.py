@@ -14,7 +14,7 @@ The machine: ``threads`` above this machine's cores, ``device: cuda`` where torc
 ``processes`` above the visible GPUs or 0 on the CPU are refused here too (``machine_problems``),
 except where params.yaml asks a scheduler for GPUs (``resources.*.gpus`` > 0): the stages then run
 as jobs on other machines (a cluster's GPU nodes), and a login node without GPUs must still submit
-them. Each stage makes the checks of its own machine as it starts (``common.load_config``; the
+them. Each stage makes the checks of its own machine as it starts (``stages.load_config``; the
 train stage the GPU ones), before it touches an output.
 """
 
@@ -26,19 +26,21 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from dpm import config as cfg, studies
-from dpm.atomic import atomic_write_text
-from pipeline import cluster, common
+from dpm.base import config as cfg
+from dpm import studies
+from dpm.base.atomic import atomic_write_text
+from workflow import cluster
+from dpm.base import stages
 
 VERDICT = "params.yaml is valid\n"
-BEFORE_EXP_ENV = "DPM_PARAMS_BEFORE_EXP"  # set by pipeline/hydra_plugins/dpm_params_before_exp.py
+BEFORE_EXP_ENV = "DPM_PARAMS_BEFORE_EXP"  # set by workflow/hydra_plugins/dpm_params_before_exp.py
 
 
 def put_back_params_before_exp(check):
     """``check``; when it refuses params.yaml inside ``dvc exp run -S``, the file is put back as
     it was before DVC wrote its composition over it (a refused experiment loses no hand edit).
 
-    pipeline/hydra_plugins/dpm_params_before_exp.py copied the file aside as DVC began to compose
+    workflow/hydra_plugins/dpm_params_before_exp.py copied the file aside as DVC began to compose
     and named the copy in ``BEFORE_EXP_ENV``, which only that run's stages inherit.
     """
     @functools.wraps(check)
@@ -49,7 +51,7 @@ def put_back_params_before_exp(check):
             before = Path(os.environ.get(BEFORE_EXP_ENV) or "")
             if not before.is_file():
                 raise
-            atomic_write_text(common.PARAMS, before.read_text())
+            atomic_write_text(stages.PARAMS, before.read_text())
             raise cfg.ConfigError(f"{error} (params.yaml is back as it was before `dvc exp run`)") from None
     return checked
 
@@ -59,7 +61,7 @@ def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out_file", type=Path, nargs="?")
     args = parser.parse_args(argv)
-    config, resources = load(common.PARAMS)
+    config, resources = load(stages.PARAMS)
     for key, problem in machine_problems(config, resources):
         raise cfg.ConfigError(f"{key}: {problem}")
     if args.out_file is not None and (not args.out_file.exists() or args.out_file.read_text() != VERDICT):
@@ -67,8 +69,8 @@ def main(argv: list[str] | None) -> None:
 
 
 def load(path: Path) -> tuple[cfg.Config, cluster.Resources]:
-    """The whole of params.yaml validated: what every stage reads (``dpm.config.load``; not
-    common.load_config: torch only where a GPU must be counted), the cluster's ``resources`` and
+    """The whole of params.yaml validated: what every stage reads (``dpm.base.config.load``; not
+    stages.load_config: torch only where a GPU must be counted), the cluster's ``resources`` and
     the studies' sections (ConfigError naming the key)."""
     raw = cfg.read(path)
     config = cfg.build_config(raw)
@@ -83,12 +85,13 @@ def machine_problems(config: cfg.Config, resources: cluster.Resources) -> Iterat
     only where GPUs must be counted: ``device: cuda``, or ``auto`` with ``processes`` other than 1."""
     if any(getattr(resources, kind).gpus for kind in ("default", "train", "sample")):
         return
-    problem = common.threads_problem(config.threads)
+    problem = stages.threads_problem(config.threads)
     if problem:
         yield "threads", problem
     if config.device == "cpu" and config.processes or config.device == "auto" and config.processes == 1:
         return  # nothing to count
-    from dpm import device as devices, distributed
+    from dpm.base import device as devices
+    from dpm.run import distributed
     try:
         distributed.n_processes(config.processes, devices.resolve(config.device, config.tf32))
     except cfg.ConfigError as error:
@@ -98,4 +101,4 @@ def machine_problems(config: cfg.Config, resources: cluster.Resources) -> Iterat
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

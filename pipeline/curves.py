@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpm import curves, registry
-from dpm.atomic import atomic_path
+from dpm.report import curves
+from dpm.base import registry
+from dpm.base.atomic import atomic_path
 from dpm.data import split as splits
-from pipeline import common
+from dpm.base import stages
 
 
 def main(argv: list[str] | None) -> None:
@@ -29,7 +30,7 @@ def main(argv: list[str] | None) -> None:
     table = pd.read_csv(args.curve_csv)
     missing = [c for c in curves.COLUMNS if c not in table]
     if missing or table.empty:
-        raise common.StageError(f"{args.curve_csv}: no learning curve (missing columns {missing} or no rows); "
+        raise stages.StageError(f"{args.curve_csv}: no learning curve (missing columns {missing} or no rows); "
                                 "rerun the train stage")
     info = splits.load_info(args.data_dir)
     fig = curves.learning_curve_figure({c: table[c].to_numpy() for c in curves.COLUMNS}, info.unit,
@@ -48,4 +49,4 @@ def title(label: str, table: pd.DataFrame) -> str:
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from dpm import registry
+from dpm.base import registry
 from dpm.data import split as splits
-from pipeline import common
+from dpm.base import stages
 
 
 def main(argv: list[str] | None) -> None:
@@ -18,12 +18,12 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("out_dir")
     parser.add_argument("--raw", help="folder of the fetched raw files (datasets that have them)")
     args = parser.parse_args(argv)
-    config = common.load_config()
+    config = stages.load_config()
     dataset = registry.get(args.dataset)
     if dataset.fetched and args.raw is None:
-        raise common.StageError(f"{args.dataset}: needs --raw, the folder of its fetched raw files")
+        raise stages.StageError(f"{args.dataset}: needs --raw, the folder of its fetched raw files")
     splits.save(dataset.data_module().make_split(config.section(args.dataset).data, args.raw), args.out_dir)
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

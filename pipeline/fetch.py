@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dpm import registry
-from pipeline import common
+from dpm.base import registry
+from dpm.base import stages
 
 
 def main(argv: list[str] | None) -> None:
@@ -21,10 +21,10 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("dataset", choices=[d.name for d in registry.DATASETS.values() if d.fetched])
     parser.add_argument("out_dir", type=Path)
     args = parser.parse_args(argv)
-    config = common.load_config()
+    config = stages.load_config()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     registry.get(args.dataset).data_module().fetch_raw(config.section(args.dataset).data, args.out_dir)
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

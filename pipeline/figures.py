@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpm import figures, paper_figures
-from dpm.sampling import reverse_trajectory
-from pipeline import common, image_stage
+from dpm.report import figures, paper_figures
+from dpm.chain.sampling import reverse_trajectory
+from dpm.base import stages
+from pipeline import image_stage
 
 
 def main(argv: list[str] | None) -> None:
@@ -69,4 +70,4 @@ def figure2(trained, generator: torch.Generator, title: str):
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

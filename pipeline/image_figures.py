@@ -16,8 +16,10 @@ from pathlib import Path
 
 import torch
 
-from dpm import figures, paper_figures, sampling
-from pipeline import common, image_stage
+from dpm.report import figures, paper_figures
+from dpm.chain import sampling
+from dpm.base import stages
+from pipeline import image_stage
 
 
 def main(argv: list[str] | None) -> None:
@@ -42,4 +44,4 @@ def main(argv: list[str] | None) -> None:
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

@@ -9,17 +9,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpm import figures, paper_figures
-from dpm.atomic import atomic_path
-from dpm.model import Trained
-from pipeline import common, trained as trained_model
+from dpm.report import figures, paper_figures
+from dpm.base.atomic import atomic_path
+from dpm.core.model import Trained
+from dpm.base import stages
+from dpm.core import trained as trained_model
 
 
 def load(figure: str, data_dir: Path, model_file: Path) -> tuple[Trained, paper_figures.Figure, str]:
     """The trained model ``figure`` is drawn from (on the configured device), the figure's entry,
     and params.yaml's profile (for the title)."""
     entry = paper_figures.get(figure)
-    config = common.load_config()
+    config = stages.load_config()
     return trained_model.load(entry.dataset, data_dir, model_file, config), entry, config.profile
 
 

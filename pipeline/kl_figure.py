@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dpm import figures
-from dpm.atomic import atomic_path
-from pipeline import common, records
+from dpm.report import figures
+from dpm.base.atomic import atomic_path
+from dpm.base import stages
+from pipeline import records
 
 COLUMNS = ("t", "kl_bits", "kl_se_bits", "cumulative_bits")
 
@@ -35,7 +36,7 @@ def main(argv: list[str] | None) -> None:
     for csv, meta_file in zip(records.paths(args.kl_per_t, ".csv"), metas):
         table, meta = pd.read_csv(csv), json.loads(meta_file.read_text())
         if any(c not in table for c in COLUMNS) or table.empty:
-            raise common.StageError(f"{csv}: not a per-t KL table (columns {COLUMNS}); rerun its kl_per_t stage")
+            raise stages.StageError(f"{csv}: not a per-t KL table (columns {COLUMNS}); rerun its kl_per_t stage")
         columns = {c: table[c].to_numpy() for c in COLUMNS}
         if meta["dataset"] in limits:
             columns["limit_kl_bits"] = np.asarray(limits[meta["dataset"]])
@@ -49,4 +50,4 @@ def main(argv: list[str] | None) -> None:
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

@@ -27,11 +27,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dpm import registry
-from dpm.atomic import atomic_path
-from dpm.bound import bound_terms, to_bits
-from dpm.likelihood import distinct, holdout_subset, kl_by_t, mean_and_variance, prepared_holdout, weighted_mean
-from pipeline import common, trained as trained_model
+from dpm.base import registry
+from dpm.base.atomic import atomic_path
+from dpm.core.bound import bound_terms, to_bits
+from dpm.estimate.likelihood import distinct, holdout_subset, kl_by_t, mean_and_variance, prepared_holdout, weighted_mean
+from dpm.base import stages
+from dpm.core import trained as trained_model
 
 # values per pass through the network (images: a few hundred images at once)
 MAX_ELEMENTS = 2 ** 20
@@ -62,10 +63,10 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("dataset", choices=registry.NAMES)
     for name in ("data_dir", "model_file", "out_csv", "out_json"):
         parser.add_argument(name, type=Path)
-    common.provenance_option(parser)
+    stages.provenance_option(parser)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    config = common.load_config()
+    config = stages.load_config()
     trained = trained_model.load(args.dataset, args.data_dir, args.model_file, config)
     c, model, n_units = trained.section.likelihood, trained.model, trained.objective.n_units
     x = prepared_holdout(trained)
@@ -83,7 +84,7 @@ def main(argv: list[str] | None) -> None:
     rest = {name: to_bits((weights * term.double()).sum()).item() / n_units
             for name, term in bound_terms(process, model.reverse, rows, generator, n_t=1)._asdict().items()
             if name != "kl"}
-    common.write_json(args.out_json, {
+    stages.write_json(args.out_json, {
         "dataset": args.dataset, "label": trained.info.label, "profile": config.profile,
         "unit": trained.info.unit, "kl_sum": float(kl_bits.sum()), **rest,
         "K": -float(kl_bits.sum()) + rest["entropy_T"] - rest["entropy_1"] + rest["log_prior_T"] + rest["edge"],
@@ -91,10 +92,10 @@ def main(argv: list[str] | None) -> None:
         "subset_seed": c.subset_seed, "seed": c.seed, "T": process.n_steps,
         **({} if trained.objective.importance is None else
            {"importance_t": importance_spread(kl, trained.objective.importance)}),
-        **common.computed_on(trained.device),
+        **stages.computed_on(trained.device),
     })
-    common.write_provenance(args.provenance, seconds=time.perf_counter() - start)
+    stages.write_provenance(args.provenance, seconds=time.perf_counter() - start)
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import torch
 
-from dpm import registry
-from dpm.bound import to_bits
-from dpm.likelihood import distinct, holdout_subset, k_draws, prepared_holdout, subset_estimates
-from pipeline import common, trained as trained_model
+from dpm.base import registry
+from dpm.core.bound import to_bits
+from dpm.estimate.likelihood import distinct, holdout_subset, k_draws, prepared_holdout, subset_estimates
+from dpm.base import stages
+from dpm.core import trained as trained_model
 
 # values per pass through the network for K's terms (images: a few hundred images at once)
 MAX_ELEMENTS = 2 ** 20
@@ -37,10 +38,10 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("dataset", choices=registry.NAMES)
     for name in ("data_dir", "model_file", "metrics_json"):
         parser.add_argument(name, type=Path)
-    common.provenance_option(parser)
+    stages.provenance_option(parser)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    config = common.load_config()
+    config = stages.load_config()
     trained = trained_model.load(args.dataset, args.data_dir, args.model_file, config)
     c, objective, model = trained.section.likelihood, trained.objective, trained.model
     x = prepared_holdout(trained)
@@ -55,7 +56,7 @@ def main(argv: list[str] | None) -> None:
     bits = {name: to_bits(value).item() / objective.n_units for name, (value, _) in estimates.items()}
     bits.update({f"{name}_se": to_bits(se).item() / objective.n_units for name, (_, se) in estimates.items()})
     true_ll = trained.split.true_log_likelihood_nats
-    common.write_json(args.metrics_json, {
+    stages.write_json(args.metrics_json, {
         "dataset": args.dataset, "label": trained.info.label, "profile": config.profile,
         "unit": trained.info.unit, "ks": list(c.ks()), **bits,
         "true_log_likelihood": to_bits(float(true_ll[index.cpu().numpy()].mean())) / objective.n_units
@@ -63,10 +64,10 @@ def main(argv: list[str] | None) -> None:
         "K_over_t": "exact (every t at its own x_t)",
         "n_examples": len(index), "n_distinct": len(rows), "n_holdout": len(x), "subset_seed": c.subset_seed,
         "seed": c.seed, "n_trajectories": c.n_trajectories, "n_repeats": c.n_repeats, "se": SE_MEANS,
-        "T": process.n_steps, **common.computed_on(trained.device),
+        "T": process.n_steps, **stages.computed_on(trained.device),
     })
-    common.write_provenance(args.provenance, seconds=time.perf_counter() - start)
+    stages.write_provenance(args.provenance, seconds=time.perf_counter() - start)
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

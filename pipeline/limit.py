@@ -1,5 +1,5 @@
 """Stage ``limit``: the best K any reverse kernel of the model's family can reach at the model's T
-and schedule (dpm/limits.py), beside the model's K.
+and schedule (dpm/estimate/limits.py), beside the model's K.
 
 Usage: python -m pipeline.limit DATASET DATA_DIR MODEL_FILE METRICS_JSON [--provenance FILE]
 
@@ -22,13 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpm import registry
-from dpm.bound import to_bits
-from dpm.evaluate import Estimate
-from dpm.likelihood import holdout_subset, k_draws, prepared_holdout
-from dpm.limits import BernoulliMixtureReverse, GaussianMixtureReverse, curve_mixture
-from dpm.model import Trained
-from pipeline import common, trained as trained_model
+from dpm.base import registry
+from dpm.core.bound import to_bits
+from dpm.core.evaluate import Estimate
+from dpm.estimate.likelihood import holdout_subset, k_draws, prepared_holdout
+from dpm.estimate.limits import BernoulliMixtureReverse, GaussianMixtureReverse, curve_mixture
+from dpm.core.model import Trained
+from dpm.base import stages
+from dpm.core import trained as trained_model
 
 
 def swiss_roll_limit(trained: Trained, x: torch.Tensor, generator: torch.Generator) -> dict:
@@ -58,7 +59,7 @@ def heartbeat_limit(trained: Trained, x: torch.Tensor, generator: torch.Generato
     c, heartbeat, period = trained.section.limit, registry.get(trained.name).data_module(), trained.info.period
     sequences = torch.unique(x, dim=0).double()
     if len(sequences) != period:
-        raise common.StageError(f"the holdout holds {len(sequences)} distinct sequences, not the data's {period}: "
+        raise stages.StageError(f"the holdout holds {len(sequences)} distinct sequences, not the data's {period}: "
                                 "the limit needs every sequence of the data")
     log_p = torch.full((period,), heartbeat.true_log_likelihood_nats(period), dtype=torch.float64)
     reverse = BernoulliMixtureReverse(sequences, log_p)
@@ -86,22 +87,22 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("dataset", choices=[d.name for d in registry.DATASETS.values() if d.model in LIMITS])
     for name in ("data_dir", "model_file", "metrics_json"):
         parser.add_argument(name, type=Path)
-    common.provenance_option(parser)
+    stages.provenance_option(parser)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    config = common.load_config()
+    config = stages.load_config()
     trained = trained_model.load(args.dataset, args.data_dir, args.model_file, config, device="cpu")
     generator = torch.Generator().manual_seed(trained.section.limit.seed)
     with torch.no_grad():
         result = LIMITS[registry.get(args.dataset).model](trained, prepared_holdout(trained), generator)
-    common.write_json(args.metrics_json, {
+    stages.write_json(args.metrics_json, {
         "dataset": args.dataset, "label": trained.info.label, "profile": config.profile,
         "unit": trained.info.unit, **result, "T": trained.section.diffusion.n_steps,
         "beta_1": trained.section.diffusion.beta_1, "schedule": trained.section.diffusion.schedule,
-        **common.computed_on(trained.device),
+        **stages.computed_on(trained.device),
     })
-    common.write_provenance(args.provenance, seconds=time.perf_counter() - start)
+    stages.write_provenance(args.provenance, seconds=time.perf_counter() - start)
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

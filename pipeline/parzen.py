@@ -2,7 +2,7 @@
 
 Usage: python -m pipeline.parzen DATA_DIR OUT_JSON SAMPLES_NPZ... [--provenance FILE]
 
-Two rows, by the same code (dpm.parzen.estimate): our diffusion model, with the samples of
+Two rows, by the same code (dpm.estimate.parzen.estimate): our diffusion model, with the samples of
 the ``parzen_samples`` shards as the centres, and the "perfect model", with the first
 mnist.parzen.n_centres training images as the centres. For both, σ is chosen from
 logspace(−1, 0, 10) on training images validation_start .. + n_validation, and the test
@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dpm import device as devices, parzen
+from dpm.base import device as devices
+from dpm.estimate import parzen
 from dpm.data import images, split as splits
-from pipeline import common
+from dpm.base import stages
 
 DATASET = "mnist"
 
@@ -31,9 +32,9 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("out_json", type=Path)
     parser.add_argument("samples", type=Path, nargs="+", help="the shards' .npz files, any order")
-    common.provenance_option(parser)
+    stages.provenance_option(parser)
     args = parser.parse_args(argv)
-    config = common.load_config()
+    config = stages.load_config()
     c = config.mnist.parzen
     split = splits.load(args.data_dir)
     samples, shards = gather(args.samples, c)
@@ -46,16 +47,16 @@ def main(argv: list[str] | None) -> None:
         start = time.perf_counter()
         rows[name] = asdict(parzen.estimate(test, validation, centres, device=device))
         seconds[f"{name}_seconds"] = time.perf_counter() - start
-    common.write_json(args.out_json, {
+    stages.write_json(args.out_json, {
         "dataset": DATASET, "label": split.info.label, "profile": config.profile,
         "diffusion": rows["diffusion"], "perfect": rows["perfect"],
         "n_validation": c.n_validation, "validation_start": c.validation_start,
         "sampling": {"n_samples": len(samples), "seed": c.seed, "batch_size": c.batch_size, "T": shards[0]["T"],
                      "n_shards": len(shards), "device": shards[0]["device"],
                      "environment": shards[0].get("environment")},
-        **common.computed_on(device),
+        **stages.computed_on(device),
     })
-    common.write_provenance(args.provenance, **seconds)
+    stages.write_provenance(args.provenance, **seconds)
 
 
 def gather(paths: list[Path], c) -> tuple[np.ndarray, list[dict]]:
@@ -64,30 +65,30 @@ def gather(paths: list[Path], c) -> tuple[np.ndarray, list[dict]]:
     shards, by_batch = [], {}
     for path in paths:
         if not path.exists():
-            raise common.StageError(f"{path}: missing; run the parzen_samples stage that writes it")
+            raise stages.StageError(f"{path}: missing; run the parzen_samples stage that writes it")
         arrays = splits.read_arrays(path, ("record", "pixels", "batches"))
         record, pixels, batches = json.loads(str(arrays["record"])), arrays["pixels"], arrays["batches"].tolist()
         drawn_with = (record["n_samples"], record["batch_size"], record["seed"])
         if drawn_with != (c.n_samples, c.batch_size, c.seed):
-            raise common.StageError(f"{path}: drawn with n_samples, batch_size, seed = {drawn_with}, params.yaml "
+            raise stages.StageError(f"{path}: drawn with n_samples, batch_size, seed = {drawn_with}, params.yaml "
                                     f"has {(c.n_samples, c.batch_size, c.seed)}; rerun its parzen_samples stage")
         start = 0
         for b in batches:
             if b in by_batch:
-                raise common.StageError(f"{path}: batch {b} is also in another shard")
+                raise stages.StageError(f"{path}: batch {b} is also in another shard")
             rows = c.batch_rows(b)
             by_batch[b] = pixels[start:start + rows]
             start += rows
         if start != len(pixels):
-            raise common.StageError(f"{path}: {len(pixels)} samples for its {len(batches)} batches, which hold {start}; "
+            raise stages.StageError(f"{path}: {len(pixels)} samples for its {len(batches)} batches, which hold {start}; "
                                     "rerun its parzen_samples stage")
         shards.append(record)
     missing = sorted(set(range(c.n_batches())) - set(by_batch))
     if missing:
-        raise common.StageError(f"samples: batches {missing[:5]}{'…' if len(missing) > 5 else ''} are in no shard "
+        raise stages.StageError(f"samples: batches {missing[:5]}{'…' if len(missing) > 5 else ''} are in no shard "
                                 f"({len(paths)} shard files given)")
     return np.concatenate([by_batch[b] for b in sorted(by_batch)]), shards
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

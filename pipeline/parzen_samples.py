@@ -4,7 +4,7 @@ Parzen centres, mapped back to [0, 1] pixel space.
 Usage: python -m pipeline.parzen_samples SHARD N_SHARDS DATA_DIR MODEL_FILE OUT_NPZ RESUME_DIR [--provenance FILE]
 
 The set of mnist.parzen.n_samples samples is drawn batch_size at a time, batch b from its own
-seed (dpm.sampling.sample_batch); shard k of n draws the batches b with b mod n = k, so the
+seed (dpm.chain.sampling.sample_batch); shard k of n draws the batches b with b mod n = k, so the
 shards run side by side (``snakemake --cores 2``), shard k on GPU k mod (visible GPUs) on CUDA,
 and their union does not depend on n. Each
 finished batch is kept in RESUME_DIR (persist: an interrupted run resumes where it stopped,
@@ -23,9 +23,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dpm import provenance, sampling
-from dpm.atomic import atomic_path, atomic_write_text
-from pipeline import common, trained as trained_model
+from dpm.base import provenance
+from dpm.chain import sampling
+from dpm.base.atomic import atomic_path, atomic_write_text
+from dpm.base import stages
+from dpm.core import trained as trained_model
 
 DATASET = "mnist"
 
@@ -36,11 +38,11 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("n_shards", type=int)
     for name in ("data_dir", "model_file", "out_npz", "resume_dir"):
         parser.add_argument(name, type=Path)
-    common.provenance_option(parser)
+    stages.provenance_option(parser)
     args = parser.parse_args(argv)
     if not 0 <= args.shard < args.n_shards:
-        raise common.StageError(f"shard {args.shard} of {args.n_shards}: expected 0 <= shard < n_shards")
-    config = common.load_config()
+        raise stages.StageError(f"shard {args.shard} of {args.n_shards}: expected 0 <= shard < n_shards")
+    config = stages.load_config()
     trained = trained_model.load(DATASET, args.data_dir, args.model_file, config)
     c, codec = trained.section.parzen, trained.objective.codec
     device = sampling.shard_device(trained.device, args.shard)
@@ -62,10 +64,10 @@ def main(argv: list[str] | None) -> None:
     pixels = [np.load(done / f"batch_{b:06d}.npy", allow_pickle=False) for b in batches]
     record = {"dataset": DATASET, "profile": config.profile, "shard": args.shard, "n_shards": args.n_shards,
               "batches": batches, "n_samples": c.n_samples, "batch_size": c.batch_size, "seed": c.seed,
-              "T": trained.section.diffusion.n_steps, **common.computed_on(device)}
+              "T": trained.section.diffusion.n_steps, **stages.computed_on(device)}
     write_shard(args.out_npz, np.concatenate(pixels) if pixels else np.zeros((0, n_dims), np.float32), batches,
                 record)
-    common.write_provenance(args.provenance, seconds=time.perf_counter() - start, batches_drawn=drawn)
+    stages.write_provenance(args.provenance, seconds=time.perf_counter() - start, batches_drawn=drawn)
 
 
 def write_shard(path: Path, pixels: np.ndarray, batches: list[int], record: dict) -> None:
@@ -88,4 +90,4 @@ def _resume_dir(resume_dir: Path, key: str) -> Path:
 
 if __name__ == "__main__":
     torch.set_grad_enabled(False)
-    common.run(main)
+    stages.run(main)

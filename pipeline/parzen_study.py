@@ -8,7 +8,7 @@ the main one) gives parzen_study.n_samples centres, drawn as Table 2's set is (m
 seed and batch size, batch b from its own seed): the protocol's centres are the first
 n_samples of Table 2's set for the main model (exactly, when n_samples is a multiple of the
 batch size). From the same x_1, the final step x_0 ~ N(x_1√(1−β_1), β_1 I) is also replaced by
-its mean. σ, the validation and the test images are Table 2's (dpm.parzen.estimate, SPEC §2).
+its mean. σ, the validation and the test images are Table 2's (dpm.estimate.parzen.estimate, SPEC §2).
 The "perfect model" at n_samples centres (the first training images) and Table 2's own two rows
 (TABLE2_JSON, the parzen stage's) are shown beside, so the reduction's own effect is visible.
 ``sampling_seconds``: the time to draw a model's two sets (one reverse chain for both).
@@ -26,11 +26,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dpm import device as devices, parzen, sampling, seeds, studies
-from dpm.atomic import atomic_path, atomic_write_text
+from dpm.base import device as devices
+from dpm.estimate import parzen
+from dpm.chain import sampling
+from dpm.core import seeds
+from dpm import studies
+from dpm.base.atomic import atomic_path, atomic_write_text
 from dpm.data import images, split as splits
-from dpm.registry import ParzenConfig
-from pipeline import common, trained as trained_model
+from dpm.base.registry import ParzenConfig
+from dpm.base import stages
+from dpm.core import trained as trained_model
 
 DATASET = "mnist"
 COLUMNS = ["row", "model", "n_iterations", "final_step", "n_centres", "sigma", "nats", "nats_se", "bits", "bits_se",
@@ -88,12 +93,12 @@ def main(argv: list[str] | None) -> None:
     for name in ("data_dir", "main_model", "study_models_dir", "table2_json", "out_csv", "out_md"):
         parser.add_argument(name, type=Path)
     args = parser.parse_args(argv)
-    config = common.load_config()
-    study = studies.load(common.PARAMS, config).parzen_study
+    config = stages.load_config()
+    study = studies.load(stages.PARAMS, config).parzen_study
     n_samples, c = study.n_samples, config.mnist.parzen
     table2 = json.loads(args.table2_json.read_text())
     if table2["profile"] != config.profile:
-        raise common.StageError(f"{args.table2_json}: of profile {table2['profile']}, params.yaml has {config.profile}")
+        raise stages.StageError(f"{args.table2_json}: of profile {table2['profile']}, params.yaml has {config.profile}")
     device = devices.resolve(config.device, config.tf32)
     split = splits.load(args.data_dir)
     to_unit = 1.0 / (images.N_LEVELS - 1)
@@ -107,7 +112,7 @@ def main(argv: list[str] | None) -> None:
     perfect = parzen.estimate(test, validation, split.train[:n_samples] * to_unit, device=device)
     rows.append(_row(f"perfect model, {n_samples} training images", "perfect", None, None, perfect))
     rows += table2_rows(table2, config.mnist.train.n_iterations)
-    frame = pd.DataFrame(rows, columns=COLUMNS).assign(profile=config.profile, git_commit=common.git_commit())
+    frame = pd.DataFrame(rows, columns=COLUMNS).assign(profile=config.profile, git_commit=stages.git_commit())
     with atomic_path(args.out_csv) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
     shown = frame[["row", "n_centres", "sigma", "nats", "nats_se", "bits", "bits_se", "sampling_seconds"]]
@@ -117,4 +122,4 @@ def main(argv: list[str] | None) -> None:
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

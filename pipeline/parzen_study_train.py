@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dpm import device as devices, studies
-from pipeline import common, train as train_stage
+from dpm.base import device as devices
+from dpm import studies
+from dpm.base import stages
+from pipeline import train as train_stage
 
 DATASET = "mnist"
 
@@ -24,12 +26,12 @@ def main(argv: list[str] | None) -> None:
     for name in ("data_dir", "models_dir", "checkpoint_dir"):
         parser.add_argument(name, type=Path)
     args = parser.parse_args(argv)
-    config = common.load_config()
+    config = stages.load_config()
     device = devices.resolve(config.device, config.tf32)
-    for n in studies.load(common.PARAMS, config).parzen_study.n_iterations:
-        train_stage.train_model(DATASET, args.data_dir, common.load_config({f"{DATASET}.train.n_iterations": n}),
+    for n in studies.load(stages.PARAMS, config).parzen_study.n_iterations:
+        train_stage.train_model(DATASET, args.data_dir, stages.load_config({f"{DATASET}.train.n_iterations": n}),
                                 device, args.checkpoint_dir / f"{DATASET}_{n}", args.models_dir / f"{DATASET}_{n}.pt")
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

@@ -24,9 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpm import figures, paper_figures, sampling
-from dpm.posterior import Denoise, Inpaint, posterior_sample
-from pipeline import common, image_stage
+from dpm.report import figures, paper_figures
+from dpm.chain import sampling
+from dpm.chain.posterior import Denoise, Inpaint, posterior_sample
+from dpm.base import stages
+from pipeline import image_stage
 
 SIGMA_D = 1.0  # SNR 1 on unit-variance data (SPEC §3)
 MAX_PHOTOGRAPHS = 4  # figure5_full: rows, spread over the photographs (the bark set has 160)
@@ -44,7 +46,7 @@ def main(argv: list[str] | None) -> None:
     torch.set_grad_enabled(False)
     if entry.kind == "inpaint_full":
         if args.raw is None:
-            raise common.StageError(f"{args.figure}: needs --raw, the folder of the fetched photographs")
+            raise stages.StageError(f"{args.figure}: needs --raw, the folder of the fetched photographs")
         fig = full_size_inpainting(trained, profile, args.raw)
     else:
         generator = image_stage.generator(trained)
@@ -90,7 +92,8 @@ def inpaint(trained, clean, region, generator):
 
 def full_size_inpainting(trained, profile: str, raw_dir: Path):
     """Figure 5 at the photographs' holdout size: see the module's docstring."""
-    from dpm.data import images, textures  # only this figure reads the photographs themselves
+    from dpm.data import images  # only this figure reads the photographs themselves
+    from dpm.datasets import textures
     c, device = trained.section, trained.device
     paths, photos = textures.photograph_paths(c.data, raw_dir), textures.photographs(c.data, raw_dir)
     chosen = image_stage.spread(np.arange(len(paths)), min(len(paths), MAX_PHOTOGRAPHS))
@@ -120,4 +123,4 @@ def full_size_inpainting(trained, profile: str, raw_dir: Path):
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

@@ -1,5 +1,5 @@
 """The per-dataset records an aggregating stage reads (``table1``, ``kl_figure``, ``seed_table``):
-``<folder>/<dataset><suffix>`` for each dataset of dpm/registry.py, in its order (Table 1's). The
+``<folder>/<dataset><suffix>`` for each dataset of dpm/base/registry.py, in its order (Table 1's). The
 stages take folders, so their commands name no dataset, and a new dataset changes none of them.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dpm import registry
-from pipeline import common
+from dpm.base import registry
+from dpm.base import stages
 
 
 def paths(folder: Path, suffix: str = ".json", *, every: bool = True) -> list[Path]:
@@ -18,7 +18,7 @@ def paths(folder: Path, suffix: str = ".json", *, every: bool = True) -> list[Pa
     named = [folder / f"{name}{suffix}" for name in registry.NAMES]
     missing = [path.as_posix() for path in named if not path.is_file()]
     if every and missing:
-        raise common.StageError(f"missing {', '.join(missing)}: run the stages that write them")
+        raise stages.StageError(f"missing {', '.join(missing)}: run the stages that write them")
     return [path for path in named if path.is_file()]
 
 

@@ -3,7 +3,7 @@ from each seed train.seed + seed_spread.seed_offsets, and evaluated as the main 
 
 Usage: python -m pipeline.seed_spread DATASET DATA_DIR MODELS_DIR CHECKPOINT_DIR OUT_JSON
 
-The seed (params.yaml's <dataset>.train.seed, overridden through dpm.config.load) draws the
+The seed (params.yaml's <dataset>.train.seed, overridden through dpm.base.config.load) draws the
 network's initial weights and the training batches; the data, T, the network and the
 evaluation are the main row's. Models go to MODELS_DIR/seed_<seed>.pt, checkpoints (an
 interrupted run resumes) to CHECKPOINT_DIR/seed_<seed>.
@@ -14,8 +14,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dpm import device as devices, experiment as experiments, registry, studies
-from pipeline import common, train as train_stage, trained as trained_model
+from dpm.base import device as devices, registry
+from dpm.core import experiment as experiments
+from dpm import studies
+from dpm.base import stages
+from pipeline import train as train_stage
+from dpm.core import trained as trained_model
 
 
 def main(argv: list[str] | None) -> None:
@@ -24,13 +28,13 @@ def main(argv: list[str] | None) -> None:
     for name in ("data_dir", "models_dir", "checkpoint_dir", "out_json"):
         parser.add_argument(name, type=Path)
     args = parser.parse_args(argv)
-    config = common.load_config()
+    config = stages.load_config()
     device = devices.resolve(config.device, config.tf32)
     main_seed = config.section(args.dataset).train.seed
     rows = []
-    for offset in studies.load(common.PARAMS, config).seed_spread.seed_offsets:
+    for offset in studies.load(stages.PARAMS, config).seed_spread.seed_offsets:
         seed = main_seed + offset
-        seeded = common.load_config({f"{args.dataset}.train.seed": seed})
+        seeded = stages.load_config({f"{args.dataset}.train.seed": seed})
         model_file = args.models_dir / f"seed_{seed}.pt"
         history = train_stage.train_model(args.dataset, args.data_dir, seeded, device,
                                           args.checkpoint_dir / f"seed_{seed}", model_file)
@@ -39,9 +43,9 @@ def main(argv: list[str] | None) -> None:
         result = experiments.evaluate_on(experiment, trained.split.holdout)
         rows.append({"seed": seed, **experiments.metrics(experiment, result, len(trained.split.holdout)),
                      "train_seconds": history[-1]["seconds"] if history else None})
-    common.write_json(args.out_json, {"dataset": args.dataset, "profile": config.profile, "main_seed": main_seed,
-                                      "seeds": rows, **common.provenance(device)})
+    stages.write_json(args.out_json, {"dataset": args.dataset, "profile": config.profile, "main_seed": main_seed,
+                                      "seeds": rows, **stages.provenance(device)})
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

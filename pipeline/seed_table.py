@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dpm.atomic import atomic_path, atomic_write_text
-from pipeline import common, records
+from dpm.base.atomic import atomic_path, atomic_write_text
+from dpm.base import stages
+from pipeline import records
 from pipeline.rounding import pm
 
 
@@ -29,12 +30,12 @@ def table(main: list[dict], spread: list[dict]) -> pd.DataFrame:
     by_dataset = {s["dataset"]: s for s in spread}
     missing = [m["dataset"] for m in main if m["dataset"] not in by_dataset]
     if missing:
-        raise common.StageError(f"no seed_spread results for {missing}")
+        raise stages.StageError(f"no seed_spread results for {missing}")
     rows = []
     for m in main:
         s = by_dataset[m["dataset"]]
         if s["profile"] != m["profile"]:
-            raise common.StageError(f"{m['dataset']}: main row of profile {m['profile']}, seeds of {s['profile']}")
+            raise stages.StageError(f"{m['dataset']}: main row of profile {m['profile']}, seeds of {s['profile']}")
         seeds = [{"seed": s["main_seed"], **m}, *s["seeds"]]
         row = {"dataset": m["dataset"], "data": m.get("label", m["dataset"]), "profile": m["profile"],
                "unit": m["unit"], "n_seeds": len(seeds)}
@@ -77,4 +78,4 @@ def main(argv: list[str] | None) -> None:
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

@@ -24,9 +24,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpm.paper_table1 import TABLE_1
-from dpm.atomic import atomic_path, atomic_write_text
-from pipeline import common, records
+from dpm.report.paper_table1 import NOT_IN_THE_PAPER, TABLE_1
+from dpm.base.atomic import atomic_path, atomic_write_text
+from dpm.base import stages
+from pipeline import records
 from pipeline.rounding import decimals, fixed, pm
 
 COLUMNS = ["dataset", "data", "profile", "K", "K_se", "K_minus_L_null", "K_minus_L_null_se", "L_null", "paper_K",
@@ -58,7 +59,7 @@ def table(metrics: list[dict], likelihood: list[dict] = (), limits: list[dict] =
                                     "true_log_likelihood_limit": m.get("true_log_likelihood")})
     rows = []
     for m in metrics:
-        paper = TABLE_1[m["dataset"]]
+        paper = TABLE_1.get(m["dataset"], NOT_IN_THE_PAPER)
         rows.append({**m, "data": m.get("label", m["dataset"]), "paper_K": paper.k,
                      "paper_K_minus_L_null": paper.k_minus_l_null, **extra[m["dataset"]]})
     return pd.DataFrame(rows, columns=COLUMNS + LIKELIHOOD_COLUMNS + LIMIT_COLUMNS)
@@ -121,4 +122,4 @@ def main(argv: list[str] | None) -> None:
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpm.atomic import atomic_path, atomic_write_text
-from dpm.paper_table2 import TABLE_2_DEAD_LEAVES, TABLE_2_MNIST
-from pipeline import common
+from dpm.base.atomic import atomic_path, atomic_write_text
+from dpm.report.paper_table2 import TABLE_2_DEAD_LEAVES, TABLE_2_MNIST
+from dpm.base import stages
 
 COLUMNS = ["dataset", "model", "unit", "paper_bits", "paper_bits_se", "paper_nats", "paper_nats_se", "bits", "bits_se",
            "nats", "nats_se", "sigma", "n_centres", "n_test", "data", "profile"]
@@ -102,4 +102,4 @@ def main(argv: list[str] | None) -> None:
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

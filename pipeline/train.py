@@ -1,12 +1,12 @@
 """Stage ``train``: fit one model, resuming from its checkpoint if one of this configuration exists.
 
 TensorBoard events go to RUNS_DIR/<run name>, one folder per run, earlier runs kept
-(dpm/tensorboard.py). The learning curve CSV has one row per logged iteration, with the profile
+(dpm/run/tensorboard.py). The learning curve CSV has one row per logged iteration, with the profile
 and the hardware on each, and no wall-clock time: that curve (iteration, seconds, holdout K) goes
-beside the ``--provenance`` file, as FILE with the suffix ``.csv``, drawn by DVC's time plots.
+to the ``--time-curve`` file, which no stage reads (DVC's time plot draws it).
 
 With params.yaml's ``processes`` above 1 (0: one per visible GPU) the stage runs itself again
-under torchrun, that many processes data-parallel (dpm/distributed.py); rank 0 writes the
+under torchrun, that many processes data-parallel (dpm/run/distributed.py); rank 0 writes the
 outputs, the model file records the number of processes and the global batch.
 
 The model file holds what the weights depend on and nothing that differs between two runs giving
@@ -14,7 +14,8 @@ the same weights (no wall-clock time, no git commit, no fingerprint of the code)
 the same weights writes the same bytes, and DVC reruns nothing below it. The time and the commit go
 to the ``--provenance`` file.
 
-Usage: python -m pipeline.train DATASET DATA_DIR CHECKPOINT_DIR RUNS_DIR MODEL_FILE CURVE_CSV [--provenance FILE]
+Usage: python -m pipeline.train DATASET DATA_DIR CHECKPOINT_DIR RUNS_DIR MODEL_FILE CURVE_CSV
+       [--provenance FILE] [--time-curve FILE]
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dpm import config as cfg, device as devices, distributed, memory, provenance, registry, sampling
-from dpm import experiment as experiments, tensorboard, train
-from dpm.atomic import atomic_path, atomic_torch_save
+from dpm.base import config as cfg, device as devices, provenance, registry
+from dpm.run import distributed, memory
+from dpm.chain import sampling
+from dpm.core import experiment as experiments
+from dpm.run import tensorboard, train
+from dpm.base.atomic import atomic_path, atomic_torch_save
 from dpm.data import split as splits
 from dpm.data.images import ImageCodec
 from dpm.data.split import DataInfo
-from pipeline import common
+from dpm.base import stages
 
 
 def main(argv: list[str] | None) -> None:
@@ -42,15 +46,17 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("dataset", choices=registry.NAMES)
     for name in ("data_dir", "checkpoint_dir", "runs_dir", "model_file", "curve_csv"):
         parser.add_argument(name, type=Path)
-    common.provenance_option(parser)
+    stages.provenance_option(parser)
+    parser.add_argument("--time-curve", type=Path, metavar="FILE",
+                        help="where to write holdout K by wall-clock training time (no stage reads it)")
     args = parser.parse_args(argv)
-    config = common.load_config()
+    config = stages.load_config()
     device, n_processes = preflight(args.dataset, args.data_dir, config)
     if n_processes > 1 and not distributed.launched():
         failure = distributed.relaunch(n_processes, __spec__.name, sys.argv[1:] if argv is None else argv,
                                        config.threads)
         if failure:
-            raise common.StageError(failure)
+            raise stages.StageError(failure)
         return
     device = distributed.setup(device)
     lead = distributed.rank() == 0  # writes every output (known before train_model ends the process group)
@@ -61,9 +67,9 @@ def main(argv: list[str] | None) -> None:
     with atomic_path(args.curve_csv) as tmp:
         pd.DataFrame([train.untimed(row) for row in history]).assign(
             profile=config.profile, hardware=devices.describe(device)).to_csv(tmp, index=False)
-    common.write_provenance(args.provenance, train_seconds=history[-1]["seconds"] if history else 0.0)
-    if args.provenance is not None:  # the curve by wall-clock time, beside the provenance: no stage reads it
-        with atomic_path(args.provenance.with_suffix(".csv")) as tmp:
+    stages.write_provenance(args.provenance, train_seconds=history[-1]["seconds"] if history else 0.0)
+    if args.time_curve is not None:
+        with atomic_path(args.time_curve) as tmp:
             pd.DataFrame(history)[["iteration", "seconds", "holdout_K_bits"]].to_csv(tmp, index=False)
 
 
@@ -94,7 +100,7 @@ def train_model(dataset: str, data_dir: Path, config, device: torch.device, chec
     except RuntimeError as error:
         if not memory.is_out_of_memory(error):
             raise
-        raise common.StageError(f"{dataset}.train.batch_size: {section.train.batch_size} ran out of memory "
+        raise stages.StageError(f"{dataset}.train.batch_size: {section.train.batch_size} ran out of memory "
                                 f"during training ({str(error).splitlines()[0]}); the checkpoints saved are "
                                 f"kept") from None
     n_processes = distributed.world_size()
@@ -169,4 +175,4 @@ def _density(points: np.ndarray, n_bins: int = 128, extent: float = 2.5) -> np.n
 
 
 if __name__ == "__main__":
-    common.run(main)
+    stages.run(main)

@@ -12,7 +12,9 @@ import pytest
 import torch
 import yaml
 
-from dpm import config as cfg, nets, studies
+from dpm.base import config as cfg
+from dpm.core import nets
+from dpm import studies
 from pipeline import ablation_table
 from pipeline import ablations as stage
 
@@ -163,7 +165,7 @@ def test_the_table_has_a_row_per_ablation_and_variant_baseline_first():
 
 def test_a_variant_that_changes_a_fetched_dataset_s_data_is_refused(tmp_path):
     config, s = load(tmp_path, lambda raw: variants(raw)["cifar10_x0"]["set"].update({"data.n_holdout": 40}))
-    with pytest.raises(stage.common.StageError, match="changes cifar10's data"):
+    with pytest.raises(stage.stages.StageError, match="changes cifar10's data"):
         stage.variant_split(config, s, "cifar10_x0", tmp_path / "unused")
 
 

@@ -1,4 +1,4 @@
-"""Tests for dpm.atomic: outputs appear whole or not at all, and leftovers never look like data."""
+"""Tests for dpm.base.atomic: outputs appear whole or not at all, and leftovers never look like data."""
 
 import errno
 import os
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dpm.atomic import atomic_path, atomic_torch_save, atomic_write_text
+from dpm.base.atomic import atomic_path, atomic_torch_save, atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_SUFFIXES = (".png", ".jpg", ".npz", ".npy", ".pt", ".json", ".csv", ".md", ".txt")
@@ -32,7 +32,7 @@ def test_an_interrupted_write_leaves_nothing_and_its_temp_name_is_no_data_name(t
 def test_a_killed_write_leaves_only_a_hidden_tmp_file_that_no_png_glob_finds(tmp_path):
     # SIGKILL runs no cleanup: whatever the temporary file is named stays behind.
     child = ("import os, signal, sys\n"
-             "from dpm.atomic import atomic_path\n"
+             "from dpm.base.atomic import atomic_path\n"
              "with atomic_path(sys.argv[1]) as tmp:\n"
              "    tmp.write_bytes(b'half a png')\n"
              "    os.kill(os.getpid(), signal.SIGKILL)\n")

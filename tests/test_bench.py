@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from dpm import config as cfg, model as models, registry, synthetic
+from dpm.base import config as cfg, registry
+from dpm.core import model as models
+from dpm import synthetic
 from tools import bench
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"

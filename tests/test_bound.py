@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from dpm import registry, sections
-from dpm.bound import bound_terms, inverse_t_proposal, to_bits
-from dpm.data import heartbeat
+from dpm.base import registry, sections
+from dpm.core.bound import bound_terms, inverse_t_proposal, to_bits
+from dpm.datasets import heartbeat
 from dpm.data.scaling import Scaling
 from dpm.data.split import DataInfo
-from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
-from dpm.evaluate import Estimate, holdout_terms
-from dpm.model import DiffusionModel, build
-from dpm.schedules import FixedSchedule, LearnedSchedule
+from dpm.core.diffusion import BinomialDiffusion, GaussianDiffusion
+from dpm.core.evaluate import Estimate, holdout_terms
+from dpm.core.model import DiffusionModel, build
+from dpm.core.schedules import FixedSchedule, LearnedSchedule
 
 
 class ConstantNet(torch.nn.Module):

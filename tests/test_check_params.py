@@ -15,8 +15,9 @@ import pytest
 import torch
 import yaml
 
-from dpm import config as cfg
-from pipeline import check_params, cluster
+from dpm.base import config as cfg
+from pipeline import check_params
+from workflow import cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 CORES = len(os.sched_getaffinity(0))
@@ -77,7 +78,7 @@ def test_a_login_node_without_gpus_passes_params_that_ask_the_scheduler_for_gpus
 def test_more_processes_than_visible_gpus_are_refused(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    monkeypatch.setattr("dpm.device.set_tf32", lambda tf32=None: None)  # torch's flags stay as they are
+    monkeypatch.setattr("dpm.base.device.set_tf32", lambda tf32=None: None)  # torch's flags stay as they are
     config = dataclasses.replace(cfg.load_profile("smoke"), device="cuda", processes=3, threads=1)
     resources = cluster.load_resources(cfg.compose(["profile=smoke"]), "cuda")
     assert list(check_params.machine_problems(config, resources)) == [
@@ -94,7 +95,7 @@ def test_an_empty_params_file_or_a_variant_without_its_dataset_is_named_in_one_l
     (folder / "params.yaml").write_text("")
     result = check(folder)
     assert result.returncode == 1 and result.stderr.splitlines() == [
-        "error: params.yaml: empty; compose it from conf/ with `python -m pipeline.params profile=<profile>`"]
+        "error: params.yaml: empty; compose it from conf/ with `python -m workflow.params profile=<profile>`"]
     data = yaml.safe_load(params)
     variant = next(iter(data["ablations"]["variants"]))
     del data["ablations"]["variants"][variant]["dataset"]

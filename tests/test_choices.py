@@ -1,9 +1,10 @@
-"""Each choice params.yaml offers is written once (dpm/sections.py) and implemented exactly once."""
+"""Each choice params.yaml offers is written once (dpm/base/sections.py) and implemented exactly once."""
 
-from dpm import nets, schedules, sections
+from dpm.core import nets, schedules
+from dpm.base import sections
 from dpm.data import images
 from dpm.data.scaling import Scaling
-from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
+from dpm.core.diffusion import BinomialDiffusion, GaussianDiffusion
 
 
 def test_every_choice_of_the_config_is_implemented_and_nothing_else():

@@ -19,8 +19,10 @@ import yaml
 
 import dataclasses
 
-from dpm import config as cfg, studies
-from pipeline import check_params, cluster
+from dpm.base import config as cfg
+from dpm import studies
+from pipeline import check_params
+from workflow import cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = "smoke"
@@ -105,7 +107,7 @@ def test_compose_rejects_an_unknown_profile_or_key():
     "device=", "compile=TRUE", "heartbeat.net.init=null", "mnist.train.n_iterations=50"]])
 def test_compose_is_what_dvc_composes(overrides, tmp_path):
     """``cfg.compose`` (no Hydra: the library imports without it) gives the values DVC's Hydra
-    composition writes into params.yaml (``dvc exp run``, pipeline/params.py), read back as the
+    composition writes into params.yaml (``dvc exp run``, workflow/params.py), read back as the
     stages read it: for every profile, and overrides of every kind of value."""
     from dvc.utils.hydra import compose_and_dump
     out = tmp_path / "params.yaml"

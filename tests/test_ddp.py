@@ -1,4 +1,4 @@
-"""Data-parallel training (dpm/distributed.py): two gloo processes on the CPU are one process
+"""Data-parallel training (dpm/run/distributed.py): two gloo processes on the CPU are one process
 trained on the union of their batches; rank 0 alone saves; a two-process run resumes."""
 
 import dataclasses
@@ -15,10 +15,13 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import yaml
 
-from dpm import config as cfg, distributed, model as models, registry, synthetic
-from dpm.model import read_model_file
-from dpm.objective import Objective
-from dpm.train import Run, fit, load_checkpoint, update
+from dpm.base import config as cfg, registry
+from dpm.run import distributed
+from dpm.core import model as models
+from dpm import synthetic
+from dpm.core.model import read_model_file
+from dpm.core.objective import Objective
+from dpm.run.train import Run, fit, load_checkpoint, update
 from tests.test_train import _iteration_at_least, checkpoint_of, make_project, stage_args
 
 
@@ -36,9 +39,9 @@ def smoke_training(name: str, n_iterations: int):
 def _worker(rank: int, world: int, init_file: str, name: str, n_iterations: int, folder: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     torch.set_num_threads(1)
-    import dpm.train
-    saves, save = [], dpm.train.atomic_torch_save
-    dpm.train.atomic_torch_save = lambda value, path: (saves.append(path), save(value, path))
+    import dpm.run.train
+    saves, save = [], dpm.run.train.atomic_torch_save
+    dpm.run.train.atomic_torch_save = lambda value, path: (saves.append(path), save(value, path))
     model, objective, x, c = smoke_training(name, n_iterations)
     x_curve = objective.prepare(x[:16], torch.Generator().manual_seed(1))
     fit(model, objective, x, x_curve, c, Run(checkpoint_dir=Path(folder) / "checkpoints", fingerprint="f", progress=False))
@@ -222,10 +225,11 @@ def test_processes_0_one_per_gpu_is_refused_on_the_cpu():
 
 
 def test_the_train_stage_refuses_more_processes_than_gpus_before_reading_anything(monkeypatch, tmp_path):
-    from dpm import device as devices
-    from pipeline import common, train as train_stage_module
+    from dpm.base import device as devices
+    from dpm.base import stages
+    from pipeline import train as train_stage_module
     config = dataclasses.replace(cfg.load_profile("smoke"), device="cuda", processes=4)
-    monkeypatch.setattr(common, "load_config", lambda: config)
+    monkeypatch.setattr(stages, "load_config", lambda: config)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setattr(devices, "set_tf32", lambda tf32=None: None)  # torch's flags stay as they are

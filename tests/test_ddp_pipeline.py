@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from dpm.model import read_model_file
+from dpm.core.model import read_model_file
 from tests.test_pipeline import copy_project, run, set_param, tool
 
 pytestmark = pytest.mark.pipeline  # minutes each: `pytest -m "not pipeline"` leaves them out
@@ -14,7 +14,7 @@ STAGES = ("swiss_roll", "mnist")  # a toy and an image model
 
 def ranks_recorded(folder, name: str) -> int:
     """How many processes ran the train stage of ``name``: the launcher and each rank record
-    their imports (pipeline.common._record_imports)."""
+    their imports (dpm.base.stages._record_imports)."""
     records = [json.loads(line) for line in (folder / "imports.jsonl").read_text().splitlines()]
     return sum(r["module"] == "pipeline.train" and r["argv"][0] == name for r in records) - 1
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dpm.data import dead_leaves
+from dpm.datasets import dead_leaves
 
 
 def _radius_cdf(r: np.ndarray, r_min: float, r_max: float) -> np.ndarray:

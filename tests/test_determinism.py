@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from dpm import sections
-from dpm.nets import ImageNet, MultiScaleConv, RBFNet, SigmoidMLP
+from dpm.base import sections
+from dpm.core.nets import ImageNet, MultiScaleConv, RBFNet, SigmoidMLP
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,10 +109,10 @@ def train_tiny(out: str, disturb: bool) -> None:
     per example, as image training runs; saves the weights and whether the global generator
     was touched. ``disturb``: another process state first (global generator moved on, freed
     heap memory kept and filled with NaN)."""
-    from dpm.bound import bound_terms, inverse_t_proposal
-    from dpm.device import keep_freed_memory
-    from dpm.diffusion import GaussianDiffusion
-    from dpm.schedules import make_schedule
+    from dpm.core.bound import bound_terms, inverse_t_proposal
+    from dpm.base.device import keep_freed_memory
+    from dpm.core.diffusion import GaussianDiffusion
+    from dpm.core.schedules import make_schedule
     torch.set_num_threads(1)
     if disturb:
         keep_freed_memory()

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
-from dpm.schedules import erase_fraction_betas
+from dpm.core.diffusion import BinomialDiffusion, GaussianDiffusion
+from dpm.core.schedules import erase_fraction_betas
 
 N_STEPS = 10
 

@@ -6,7 +6,7 @@ Every test builds a tiny throw-away DVC project in ``tmp_path``::
                                                                   join
     params b.y ------------> b1 (b1.txt) -> b2 (b2.txt) ----------/
 
-copies the repository's ``Snakefile`` and ``pipeline/dvc_bridge.py`` into it
+copies the repository's ``Snakefile`` and ``workflow/dvc_bridge.py`` into it
 and drives ``dvc`` and ``snakemake`` as subprocesses from the interpreter's
 own bin directory, so the tests also work inside CI's virtualenv.
 """
@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN_DIR = Path(sys.executable).parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from pipeline import dvc_bridge  # noqa: E402
+from workflow import dvc_bridge  # noqa: E402
 
 PARALLEL_PAUSE_S = 2  # a1/b1 sleep time when checking that they overlap
 RERUN_ON_A_X = {"a1", "a2", "join"}  # chain a and the join, never chain b
@@ -101,8 +101,8 @@ def make_project(tmp_path: Path, pause: float = 0) -> Path:
     (tmp_path / "seed.txt").write_text("source data\n")
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(_pipeline(pause)))
     shutil.copy(REPO_ROOT / "Snakefile", tmp_path / "Snakefile")
-    (tmp_path / "pipeline").mkdir()
-    shutil.copy(REPO_ROOT / "pipeline" / "dvc_bridge.py", tmp_path / "pipeline")
+    (tmp_path / "workflow").mkdir()
+    shutil.copy(REPO_ROOT / "workflow" / "dvc_bridge.py", tmp_path / "workflow")
     for name in ("profiles/default/config.yaml", "schemas/config.schema.yaml", "report/workflow.rst",
                  "report/output.rst"):  # the workflow profile (rerun triggers), the config schema, the report
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dpm.data import cifar10, mnist, textures
-from dpm.data import fetch as fetch_module
-from dpm.data.fetch import (
+from dpm.datasets import cifar10, mnist, textures
+from dpm.datasets import fetch as fetch_module
+from dpm.datasets.fetch import (
     ChecksumError,
     MissingDataError,
     RemoteFile,
@@ -520,7 +520,7 @@ def test_mirror_stand_in_textures_decode_to_grey(tmp_path):
 
 
 def test_the_texture_split_reads_only_its_photographs_not_leftovers(tmp_path):
-    from dpm.registry import BarkData
+    from dpm.base.registry import BarkData
     c = BarkData(source="stand_in", patch_size=32, stride=32, holdout_fraction=0.25, dequantisation="level")
     textures.fetch_stand_in(tmp_path, _real_mirror())
     clean = textures.make_split(c, tmp_path)

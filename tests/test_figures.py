@@ -1,12 +1,12 @@
 """The figures' structure: panels, titles, panel letters, integer bin ticks, images that fill their
-panels, and no file written (dpm.figures draws; stages save)."""
+panels, and no file written (dpm.report.figures draws; stages save)."""
 
 import matplotlib.figure
 import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from dpm import figures
+from dpm.report import figures
 
 RNG = np.random.default_rng(0)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from dpm import config as cfg, gpu_check
+from dpm.base import config as cfg
+from dpm import gpu_check
 
 ROOT = Path(__file__).resolve().parents[1]
 CUDA_IMAGE = ("torch", "numpy", "pyyaml", "matplotlib", "pandas", "tqdm", "tensorboard")
@@ -89,7 +90,7 @@ def test_its_help_is_for_its_users(capsys):
 def test_the_docstring_states_its_constants():
     doc, g = " ".join(gpu_check.__doc__.split()), gpu_check
     e = lambda x: f"{x:.0e}".replace("e-0", "e-")  # noqa: E731  (1e-4)
-    assert f"trained {g.MODEL_ITERATIONS} steps by dpm.train.fit" in doc and f"{g.N_SAMPLES} samples" in doc
+    assert f"trained {g.MODEL_ITERATIONS} steps by dpm.run.train.fit" in doc and f"{g.N_SAMPLES} samples" in doc
     assert f"trains {g.STAGE_ITERATIONS} steps" in doc
     assert f"({g.RESUME_ITERATIONS} steps, a checkpoint every {g.RESUME_CHECKPOINT_EVERY})" in doc
     assert f"within a relative {e(g.RESUME_RTOL)}" in doc and f"trained {g.VARIANT_ITERATIONS} steps" in doc
@@ -103,7 +104,7 @@ def test_the_stages_run_as_dvc_yaml_writes_them():
     for name in gpu_check.GENERATED:
         commands, outputs = zip(*gpu_check.stage_commands(name))
         assert [c[:3] for c in commands] == [[sys.executable, "-m", f"pipeline.{stage}"] for stage in gpu_check.STAGES]
-        assert all(c[3] == name for c in commands) and f"results/metrics/{name}.json" in outputs[2]
+        assert all(c[3] == name for c in commands) and f"results/metrics/evaluate/{name}.json" in outputs[2]
 
 
 @pytest.mark.parametrize("profile", cfg.PROFILES)

@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from dpm import registry, sections
-from dpm.bound import bound_terms, inverse_t_proposal, kl_sum, to_bits
-from dpm.data import heartbeat
+from dpm.base import registry, sections
+from dpm.core.bound import bound_terms, inverse_t_proposal, kl_sum, to_bits
+from dpm.datasets import heartbeat
 from dpm.data.split import DataInfo
-from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
-from dpm.evaluate import Estimate
-from dpm.likelihood import (distinct, grouped, holdout_log_likelihood, holdout_subset, k_draws,
+from dpm.core.diffusion import BinomialDiffusion, GaussianDiffusion
+from dpm.core.evaluate import Estimate
+from dpm.estimate.likelihood import (distinct, grouped, holdout_log_likelihood, holdout_subset, k_draws,
                             kl_by_t, log_likelihood, log_weights, mean_and_variance, subset_estimates, weighted_mean)
-from dpm.model import DiffusionModel, build
-from dpm.schedules import FixedSchedule
+from dpm.core.model import DiffusionModel, build
+from dpm.core.schedules import FixedSchedule
 from pipeline.kl_per_t import importance_spread
 from tests.test_bound import ConstantNet
 

@@ -1,4 +1,4 @@
-"""The best reverse kernels of dpm/limits.py against cases with a known answer: Gaussian data and
+"""The best reverse kernels of dpm/estimate/limits.py against cases with a known answer: Gaussian data and
 independent bits (the exact reverse is in the family, so K* is the true log-likelihood), a mixture
 against quadrature, a single sequence (every KL term vanishes), and the swiss roll's curve mixture
 against its exact density."""
@@ -9,11 +9,11 @@ import math
 import numpy as np
 import torch
 
-from dpm.bound import bound_terms
-from dpm.data import swiss_roll
-from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
-from dpm.likelihood import kl_by_t, log_weights
-from dpm.limits import BernoulliMixtureReverse, GaussianMixtureReverse, curve_mixture
+from dpm.core.bound import bound_terms
+from dpm.datasets import swiss_roll
+from dpm.core.diffusion import BinomialDiffusion, GaussianDiffusion
+from dpm.estimate.likelihood import kl_by_t, log_weights
+from dpm.estimate.limits import BernoulliMixtureReverse, GaussianMixtureReverse, curve_mixture
 from tests.test_likelihood import (BETA, MU, N_STEPS, P_PI, RHO, VAR, BitReverse, LinearGaussianReverse,
                                    binomial_data, gaussian_data, generator)
 

@@ -15,8 +15,12 @@ import itertools
 import pytest
 import torch
 
-from dpm import config as cfg, likelihood, model as models, posterior, registry, sampling, synthetic
-from dpm.objective import Objective
+from dpm.base import config as cfg, registry
+from dpm.estimate import likelihood
+from dpm.chain import posterior, sampling
+from dpm.core import model as models
+from dpm import synthetic
+from dpm.core.objective import Objective
 
 META = torch.device("meta")
 BATCH = 3

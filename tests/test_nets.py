@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dpm import sections
-from dpm.nets import ImageNet, MultiScaleConv
-from dpm.temporal import Bumps, readout
+from dpm.base import sections
+from dpm.core.nets import ImageNet, MultiScaleConv
+from dpm.core.temporal import Bumps, readout
 
 
 def test_multi_scale_convolution_is_pool_conv_upsample_sum():

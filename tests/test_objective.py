@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from dpm import bound, objective as objectives, registry, sections
-from dpm.bound import bound_terms, inverse_t_proposal
+from dpm.core import bound, objective as objectives
+from dpm.base import registry, sections
+from dpm.core.bound import bound_terms, inverse_t_proposal
 from dpm.data import images
 from dpm.data.split import DataInfo
-from dpm.evaluate import Estimate, evaluate, holdout_terms, repeated_terms
-from dpm.objective import Objective
-from dpm.schedules import FixedSchedule
+from dpm.core.evaluate import Estimate, evaluate, holdout_terms, repeated_terms
+from dpm.core.objective import Objective
+from dpm.core.schedules import FixedSchedule
 from tests.test_bound import gaussian_model
 
 N_STEPS = 50

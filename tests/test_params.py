@@ -1,5 +1,5 @@
-"""pipeline/params.py records the profile where DVC's composition reads it; a refused
-``dvc exp run -S`` composition is put back by check_params (pipeline/hydra_plugins/): both in a
+"""workflow/params.py records the profile where DVC's composition reads it; a refused
+``dvc exp run -S`` composition is put back by check_params (workflow/hydra_plugins/): both in a
 copy of conf/ (the end-to-end runs through DVC are in tests/test_pipeline.py)."""
 
 import os
@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dpm import config as cfg
-from pipeline import check_params, params
+from dpm.base import config as cfg
+from pipeline import check_params
+from workflow import params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,14 +66,14 @@ def test_an_unknown_profile_changes_neither_file(project, capsys):
 
 
 def test_the_plugin_dvc_loads_keeps_params_yaml_before_the_composition(project):
-    """As `dvc exp run -S` does (.dvc/config: hydra.plugins_path = pipeline): Hydra's plugins are
-    loaded from pipeline/, then the composition is written over params.yaml. A fresh process,
+    """As `dvc exp run -S` does (.dvc/config: hydra.plugins_path = workflow): Hydra's plugins are
+    loaded from workflow/, then the composition is written over params.yaml. A fresh process,
     since Hydra scans for plugins once per process."""
     (project / ".dvc/tmp").mkdir(parents=True)
     hand_edited = (project / "params.yaml").read_text().replace("learning_rate: 0.01", "learning_rate: 0.015")
     (project / "params.yaml").write_text(hand_edited)
     code = ("import os; from dvc.utils.hydra import compose_and_dump; "
-            f"compose_and_dump('params.yaml', 'conf', None, 'config', {str(ROOT / 'pipeline')!r}, "
+            f"compose_and_dump('params.yaml', 'conf', None, 'config', {str(ROOT / 'workflow')!r}, "
             "['swiss_roll.train.n_iterations=abc']); print(os.environ['DPM_PARAMS_BEFORE_EXP'])")
     kept = subprocess.run([sys.executable, "-c", code.replace("'conf'", repr(str(project / "conf")))],
                           cwd=project, capture_output=True, text=True, check=True).stdout.strip()

@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.special import logsumexp
 
-from dpm import parzen
+from dpm.estimate import parzen
 
 
 def _direct(x, centres, sigma):

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dpm import registry
-from pipeline import dvc_bridge
+from dpm.base import registry
+from workflow import dvc_bridge
 
 pytestmark = pytest.mark.pipeline  # minutes each: `pytest -m "not pipeline"` leaves them out
 
@@ -66,7 +66,7 @@ def copy_project(folder: Path) -> Path:
     pinned = re.sub(r"(?m)^device: .*$", "device: cpu", conf.read_text())
     assert "device: cpu" in pinned, "conf/config.yaml has no top-level device key"
     conf.write_text(pinned)
-    run(folder, "python", "-m", "pipeline.params", "profile=smoke")
+    run(folder, "python", "-m", "workflow.params", "profile=smoke")
     (folder / ".gitignore").write_text((folder / ".gitignore").read_text() + "imports.jsonl\n")
     run(folder, "git", "init", "-q")
     run(folder, "git", "-c", "user.email=ci@dpm", "-c", "user.name=ci", "commit", "-qm", "copy", "--allow-empty")
@@ -180,7 +180,7 @@ def test_the_ablation_study_has_a_row_per_ablation_and_variant(project):
     assert "## swiss-roll β_1" in text and "swiss_roll_base (baseline)" in text and "nan" not in text
     # the ablation stage trains and evaluates as the train and evaluate stages do: at the profile's
     # own training its row is Table 1's
-    main = json.loads((project / "results/metrics/swiss_roll.json").read_text())
+    main = json.loads((project / "results/metrics/evaluate/swiss_roll.json").read_text())
     same = json.loads((project / "results/ablations/swiss_roll_quick_training.json").read_text())
     assert (same["n_iterations"], same["K"], same["K_se"]) == (main["n_iterations"], main["K"], main["K_se"])
     assert studies_changed(project) == set()
@@ -230,7 +230,7 @@ def test_a_swiss_roll_parameter_reruns_only_the_swiss_roll_stages(project):
 
 
 def test_an_edit_reruns_only_the_stages_of_the_modules_it_touches(project):
-    textures = project / "dpm/data/textures.py"
+    textures = project / "dpm/datasets/textures.py"
     original = textures.read_text()
     textures.write_text(original + "# a comment\n")
     assert changed(project) == {"fetch@bark", "data_from_raw@bark", "figure5_full"}
@@ -243,7 +243,7 @@ def test_an_edit_reruns_only_the_stages_of_the_modules_it_touches(project):
     assert changed(project) == set()
 
 
-KEPT = ["models/swiss_roll.pt", "results/curves/swiss_roll.csv", "results/metrics/swiss_roll.json",
+KEPT = ["models/swiss_roll.pt", "results/curves/swiss_roll.csv", "results/metrics/evaluate/swiss_roll.json",
         "checkpoints/swiss_roll", "results/figure1.png"]
 
 
@@ -277,7 +277,7 @@ def _snapshot(path: Path):
 
 
 HEARTBEAT = ["models/heartbeat.pt", "results/curves/heartbeat.csv", "checkpoints/heartbeat",
-             "results/metrics/heartbeat.json"]
+             "results/metrics/evaluate/heartbeat.json"]
 
 
 @pytest.mark.parametrize("key, value, named", [
@@ -306,7 +306,7 @@ def test_a_bad_value_in_one_stage_run_alone_loses_nothing(project, key, value, n
 def test_a_killed_evaluation_leaves_its_previous_metrics(project):
     """persist: DVC does not remove the metrics file before the stage runs, and the stage
     replaces it whole: killed half-way, the previous one is still there, and a rerun agrees."""
-    metrics = project / "results/metrics/mnist.json"
+    metrics = project / "results/metrics/evaluate/mnist.json"
     before = metrics.read_bytes()
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     dvc = subprocess.Popen([tool("dvc"), "repro", "--force", "--single-item", "evaluate@mnist"], cwd=project,
@@ -349,18 +349,18 @@ def test_a_retrain_to_the_same_weights_reruns_nothing_below(project):
     retrained from scratch, it is the same bytes, and no stage below it is stale but the curve's
     PNG, whose CSV keeps each row's wall-clock time (the DVC plot by time draws it)."""
     model = (project / "models/swiss_roll.pt").read_bytes()
-    metrics = (project / "results/metrics/swiss_roll.json").read_bytes()
+    metrics = (project / "results/metrics/evaluate/swiss_roll.json").read_bytes()
     shutil.rmtree(project / "checkpoints/swiss_roll")
     run(project, tool("dvc"), "repro", "--force", "--single-item", "train@swiss_roll")
     assert (project / "models/swiss_roll.pt").read_bytes() == model
     assert changed(project) <= {"curves@swiss_roll"}
     run(project, tool("dvc"), "repro")
-    assert (project / "results/metrics/swiss_roll.json").read_bytes() == metrics and changed(project) == set()
+    assert (project / "results/metrics/evaluate/swiss_roll.json").read_bytes() == metrics and changed(project) == set()
 
 
 def test_every_stage_depends_on_the_project_modules_it_imports(project):
     """dvc.yaml's deps must name every dpm/ and pipeline/ file a stage imported when it ran
-    (lazy imports included: each stage records them, pipeline.common._record_imports)."""
+    (lazy imports included: each stage records them, dpm.base.stages._record_imports)."""
     stages = {" ".join(stage.cmd.split()[2:]): stage for stage in dvc_bridge.load_stages(project)
               if stage.default}  # python -m …; the studies' stages: tests/test_studies.py
     stages.update({" ".join(stage.gate.split()[2:]): stage for stage in stages.values() if stage.gate})
@@ -373,7 +373,7 @@ def test_every_stage_depends_on_the_project_modules_it_imports(project):
             continue  # tests/test_studies.py
         stage = stages[command]
         seen.add(stage.name)
-        ours = {f for f in record["files"] if f.split("/")[0] in ("dpm", "pipeline") and not f.endswith("__init__.py")}
+        ours = {f for f in record["files"] if f.split("/")[0] in ("dpm", "pipeline", "workflow") and not f.endswith("__init__.py")}
         missing = {f for f in ours if not any(f == d or f.startswith(d + "/") for d in stage.deps)}
         assert not missing, f"stage {stage.name} imports {sorted(missing)} but dvc.yaml does not list them"
     assert seen == {stage.name for stage in stages.values()}  # every stage ran (or its gate check) and was checked
@@ -406,7 +406,7 @@ def test_both_tools_run_the_same_job(project, tmp_path):
     shutil.copy2(project / "params.yaml", other / "params.yaml")  # as edited by the tests above
     run(other, tool("dvc"), "repro", "evaluate@swiss_roll", "evaluate@mnist")
     for name in ("swiss_roll", "mnist"):
-        ours, theirs = (json.loads((folder / f"results/metrics/{name}.json").read_text()) for folder in (project, other))
+        ours, theirs = (json.loads((folder / f"results/metrics/evaluate/{name}.json").read_text()) for folder in (project, other))
         assert theirs["device"] == ours["device"]
         assert theirs["K"] == ours["K"] and theirs["K_se"] == ours["K_se"], name
 
@@ -463,7 +463,7 @@ def test_dvc_exp_run_records_the_values_each_stage_used(tmp_path):
     """`dvc exp run -S profile=smoke` composes params.yaml from conf/: `dvc exp show` and
     `dvc params diff` show the effective values, not the profile's name alone."""
     folder = copy_project(tmp_path)
-    run(folder, "python", "-m", "pipeline.params", "profile=quick")
+    run(folder, "python", "-m", "workflow.params", "profile=quick")
     _commit_all(folder, "quick")
     run(folder, tool("dvc"), "exp", "run", "-S", "profile=smoke", "-n", "smoke-exp", "data@swiss_roll")
     assert yaml.safe_load((folder / "params.yaml").read_text())["swiss_roll"]["train"]["n_iterations"] == 100
@@ -494,12 +494,12 @@ def test_the_copy_takes_nothing_the_readmes_steps_change_in_a_working_copy(tmp_p
     assert yaml.safe_load((copy / "params.yaml").read_text())["profile"] == "smoke"
 
 def test_dvc_exp_run_composes_on_the_profile_the_project_is_set_to(tmp_path):
-    """`python -m pipeline.params profile=<name>` records the profile in conf/config.yaml's
+    """`python -m workflow.params profile=<name>` records the profile in conf/config.yaml's
     defaults list, so `dvc exp run -S key=value` composes on it (not on the shipped quick)."""
-    folder = copy_project(tmp_path)  # `python -m pipeline.params profile=smoke`, uncommitted below
-    run(folder, "python", "-m", "pipeline.params", "profile=quick")
+    folder = copy_project(tmp_path)  # `python -m workflow.params profile=smoke`, uncommitted below
+    run(folder, "python", "-m", "workflow.params", "profile=quick")
     _commit_all(folder, "quick")
-    run(folder, "python", "-m", "pipeline.params", "profile=smoke")
+    run(folder, "python", "-m", "workflow.params", "profile=smoke")
     run(folder, tool("dvc"), "exp", "run", "-S", "swiss_roll.train.learning_rate=0.02", "check_params")
     composed = yaml.safe_load((folder / "params.yaml").read_text())
     assert composed["profile"] == "smoke" and composed["swiss_roll"]["train"]["n_iterations"] == 100
@@ -587,5 +587,16 @@ def test_snakemake_report_holds_the_tables_and_figures(project):
 def test_dvc_plots_show_needs_no_internet(project):
     run(project, tool("dvc"), "plots", "show")
     page = (project / "dvc_plots/index.html").read_text()
-    assert "vegaEmbed('#mnist_K_by_iteration'" in page and "vegaEmbed('#bark_K_by_time'" in page
+    assert "vegaEmbed('#results_curves_mnist_csv'" in page  # the curve of each dataset, titled by its file
+    assert "vegaEmbed('#results_provenance_time_curves_bark_csv'" in page
     assert "<script src=" not in page and "function" in page  # the libraries inlined, nothing fetched
+
+
+def test_the_readmes_posterior_example_runs_on_the_trained_mnist(project):
+    """The README's Python example, as written, on the project's trained MNIST (smoke)."""
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    result = subprocess.run([sys.executable, "-c", code + "\nprint(left_kept.shape, denoised.isfinite().all().item())"],
+                            cwd=project, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["torch.Size([16,", "784])", "True"]

@@ -9,10 +9,10 @@ import functools
 import pytest
 import torch
 
-from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
-from dpm.model import DiffusionModel
-from dpm.posterior import BernoulliEvidence, Denoise, Gradient, Inpaint, posterior_sample, posterior_trajectory
-from dpm.schedules import FixedSchedule
+from dpm.core.diffusion import BinomialDiffusion, GaussianDiffusion
+from dpm.core.model import DiffusionModel
+from dpm.chain.posterior import BernoulliEvidence, Denoise, Gradient, Inpaint, posterior_sample, posterior_trajectory
+from dpm.core.schedules import FixedSchedule
 
 N_SAMPLES, N_DIMS, N_STEPS = 20000, 3, 20
 Y = torch.tensor([1.5, -0.5, 2.0])

@@ -1,11 +1,11 @@
 """Precision, decided in one place each and recorded: the network is autocast (``amp``) in training
-steps only, never in an evaluation (dpm/model.py); TF32 on CUDA is what params.yaml's ``tf32``
-says, full float32 by default and always for the Parzen estimate (dpm/device.py); every metrics
-and model file records the versions and the precision in force (``dpm.device.environment``).
+steps only, never in an evaluation (dpm/core/model.py); TF32 on CUDA is what params.yaml's ``tf32``
+says, full float32 by default and always for the Parzen estimate (dpm/base/device.py); every metrics
+and model file records the versions and the precision in force (``dpm.base.device.environment``).
 
 There is no GPU here: CUDA is faked (``torch.cuda.is_available``) where a device must resolve to
 it, the model's CUDA decision (``autocast_dtype("cuda")``) is read directly, and autocast itself
-is run on the CPU by adding the CPU to ``dpm.model.AUTOCAST``.
+is run on the CPU by adding the CPU to ``dpm.core.model.AUTOCAST``.
 """
 
 from __future__ import annotations
@@ -21,12 +21,15 @@ import pytest
 import torch
 from torch import nn
 
-from dpm import (config as cfg, device as devices, likelihood, model as models, parzen, registry, sampling,
-                 sections, synthetic)
-from dpm.evaluate import evaluate
-from dpm.model import read_model_file
-from dpm.objective import Objective
-from dpm.train import Run, fit, update
+from dpm.base import config as cfg, device as devices, registry, sections
+from dpm.estimate import likelihood, parzen
+from dpm.chain import sampling
+from dpm.core import model as models
+from dpm import synthetic
+from dpm.core.evaluate import evaluate
+from dpm.core.model import read_model_file
+from dpm.core.objective import Objective
+from dpm.run.train import Run, fit, update
 from tests.test_train import make_project, stage_args
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,19 +196,19 @@ RECORD_WRITERS = re.compile(r"\b(write_json|atomic_torch_save|write_shard)\(")
 
 def test_every_stage_that_writes_a_record_writes_the_provenance():
     """Each stage module writing a metrics JSON, a model file or a sample shard's record takes
-    its device and environment from the one helper (``dpm.provenance.computed_on``, through the
-    metrics of ``dpm.experiment`` or the model record of ``dpm.train``); those of the main pipeline write their git
+    its device and environment from the one helper (``dpm.base.provenance.computed_on``, through the
+    metrics of ``dpm.core.experiment`` or the model record of ``dpm.run.train``); those of the main pipeline write their git
     commit and timings to their provenance file instead (no stage reads it)."""
     writers = [p for p in sorted((ROOT / "pipeline").glob("*.py"))
-               if RECORD_WRITERS.search(p.read_text()) and p.name != "common.py"]
+               if RECORD_WRITERS.search(p.read_text())]
     assert len(writers) >= 9
     missing = [p.name for p in writers if not re.search(
-        r"common\.(computed_on|provenance)\(|experiments\.metrics\(|train\.model_record\(|train_stage\.train_model\(", p.read_text())]
+        r"stages\.(computed_on|provenance)\(|experiments\.metrics\(|train\.model_record\(|train_stage\.train_model\(", p.read_text())]
     assert not missing
     main = {"train", "evaluate", "likelihood", "kl_per_t", "limit", "parzen_samples", "parzen"}
     for name in main:
         text = (ROOT / "pipeline" / f"{name}.py").read_text()
-        assert "common.provenance(" not in text and "common.write_provenance(args.provenance" in text, name
+        assert "stages.provenance(" not in text and "stages.write_provenance(args.provenance" in text, name
 
 
 @pytest.mark.pipeline
@@ -213,12 +216,12 @@ def test_the_train_and_evaluate_stages_record_the_environment_and_their_provenan
     project = make_project(tmp_path, n_iterations=2)
     for module, args in (("pipeline.train", stage_args("swiss_roll")),
                          ("pipeline.evaluate", ["swiss_roll", "data/swiss_roll", "models/swiss_roll.pt",
-                                                "results/metrics/swiss_roll.json", "headline.json"])):
+                                                "results/metrics/evaluate/swiss_roll.json", "headline.json"])):
         subprocess.run([sys.executable, "-m", module, *args, "--provenance", f"provenance/{module}.json"],
                        cwd=project, check=True, capture_output=True)
     expected = devices.environment(torch.device("cpu")) | {"device": None}
     saved = read_model_file(project / "models/swiss_roll.pt")
-    metrics = json.loads((project / "results/metrics/swiss_roll.json").read_text())
+    metrics = json.loads((project / "results/metrics/evaluate/swiss_roll.json").read_text())
     for record in (saved, metrics):
         assert record["environment"] | {"device": None} == expected
         assert record["environment"]["device"] == record["device"]

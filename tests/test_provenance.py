@@ -2,7 +2,7 @@
 
 import subprocess
 
-from dpm.provenance import git_commit
+from dpm.base.provenance import git_commit
 
 
 def git(folder, *args):

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from dpm import registry
-from pipeline import common, records
+from dpm.base import registry
+from dpm.base import stages
+from pipeline import records
 
 
 def test_a_folders_records_come_in_the_registrys_order_and_other_files_are_not_read(tmp_path):
@@ -18,6 +19,6 @@ def test_a_folders_records_come_in_the_registrys_order_and_other_files_are_not_r
 
 def test_a_missing_record_is_an_error_naming_it_unless_only_some_datasets_have_one(tmp_path):
     (tmp_path / "heartbeat.json").write_text(json.dumps({"dataset": "heartbeat"}))
-    with pytest.raises(common.StageError, match=r"missing .*swiss_roll\.json, .*bark\.json"):
+    with pytest.raises(stages.StageError, match=r"missing .*swiss_roll\.json, .*bark\.json"):
         records.paths(tmp_path)
     assert records.paths(tmp_path, every=False) == [tmp_path / "heartbeat.json"]

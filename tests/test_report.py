@@ -26,8 +26,8 @@ def metrics(k=1.837, dataset="swiss_roll"):
 def main_tree(tmp_path, k=1.837):
     """A results tree as the main pipeline writes it, one dataset; the command line of stage report."""
     res = tmp_path / "results"
-    write_json(res / "metrics/swiss_roll.json", metrics(k))
-    write_json(res / "metrics/heartbeat.json", {**metrics(-2.441, "heartbeat"), "label": "heartbeat"})
+    write_json(res / "metrics/evaluate/swiss_roll.json", metrics(k))
+    write_json(res / "metrics/evaluate/heartbeat.json", {**metrics(-2.441, "heartbeat"), "label": "heartbeat"})
     write_json(res / "metrics/likelihood/swiss_roll.json", {
         "dataset": "swiss_roll", "label": "swiss roll", "profile": "smoke", "unit": "bits", "ks": [1, 10],
         "K": 1.893, "K_se": 0.0968, "L_10_minus_K": 0.4053, "L_10_minus_K_se": 0.0605, "n_examples": 200,
@@ -47,7 +47,7 @@ def main_tree(tmp_path, k=1.837):
     write_json(res / "metrics/parzen_mnist.json", {
         "profile": "smoke", "device": DEVICE,
         "sampling": {"n_samples": 10000, "T": 1000, "n_shards": 2, "seconds": 1881.8, "device": DEVICE}})
-    return [str(res / "REPORT.md"), "--table1", str(res / "table1.csv"), "--metrics", str(res / "metrics"),
+    return [str(res / "REPORT.md"), "--table1", str(res / "table1.csv"), "--metrics", str(res / "metrics/evaluate"),
             "--likelihood", str(res / "metrics/likelihood"), "--limits", str(res / "metrics/limit"),
             "--kl-per-t", str(res / "kl_per_t"), "--table2", str(res / "table2.csv"),
             "--parzen", str(res / "metrics/parzen_mnist.json"), "--figures", str(res / "figure1.png"),
@@ -126,9 +126,9 @@ def test_records_without_timings_leave_them_out(tmp_path):
     argv = main_tree(tmp_path)
     res = tmp_path / "results"
     for name in ("swiss_roll", "heartbeat"):
-        record = json.loads((res / f"metrics/{name}.json").read_text())
+        record = json.loads((res / f"metrics/evaluate/{name}.json").read_text())
         del record["train_seconds"]
-        write_json(res / f"metrics/{name}.json", record)
+        write_json(res / f"metrics/evaluate/{name}.json", record)
     parzen = json.loads((res / "metrics/parzen_mnist.json").read_text())
     del parzen["sampling"]["seconds"]
     write_json(res / "metrics/parzen_mnist.json", parzen)

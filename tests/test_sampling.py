@@ -1,4 +1,4 @@
-"""Sample sets drawn in seeded batches (dpm.sampling.sample_batch) and their reassembly from
+"""Sample sets drawn in seeded batches (dpm.chain.sampling.sample_batch) and their reassembly from
 shards (pipeline.parzen.gather)."""
 
 import dataclasses
@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from dpm.diffusion import GaussianDiffusion
-from dpm.model import DiffusionModel
-from dpm.registry import ParzenConfig
-from dpm.sampling import sample_batch
-from dpm.schedules import FixedSchedule
-from pipeline import common, parzen
+from dpm.core.diffusion import GaussianDiffusion
+from dpm.core.model import DiffusionModel
+from dpm.base.registry import ParzenConfig
+from dpm.chain.sampling import sample_batch
+from dpm.core.schedules import FixedSchedule
+from dpm.base import stages
+from pipeline import parzen
 from pipeline.parzen_samples import write_shard
 
 
@@ -87,13 +88,13 @@ def test_gather_reassembles_the_set_in_order_from_any_number_of_shards(tmp_path,
 
 def test_gather_names_a_missing_batch_a_repeated_one_and_other_params(tmp_path):
     paths = shards(tmp_path, 3)
-    with pytest.raises(common.StageError, match=r"batches \[1\] are in no shard"):
+    with pytest.raises(stages.StageError, match=r"batches \[1\] are in no shard"):
         parzen.gather([paths[0], paths[2]], PARAMS)
-    with pytest.raises(common.StageError, match="batch 0 is also in another shard"):
+    with pytest.raises(stages.StageError, match="batch 0 is also in another shard"):
         parzen.gather([paths[0], paths[0], paths[1], paths[2]], PARAMS)
-    with pytest.raises(common.StageError, match="rerun its parzen_samples stage"):
+    with pytest.raises(stages.StageError, match="rerun its parzen_samples stage"):
         parzen.gather(paths, dataclasses.replace(PARAMS, seed=3))
-    with pytest.raises(common.StageError, match="missing"):
+    with pytest.raises(stages.StageError, match="missing"):
         parzen.gather([tmp_path / "nowhere.npz"], PARAMS)
 
 
@@ -104,7 +105,7 @@ def test_gather_names_a_shard_with_too_few_or_too_many_samples(tmp_path):
             parts = {key: npz[key] for key in npz.files}
         broken = tmp_path / "broken.npz"
         np.savez(broken, **{**parts, "pixels": change(parts["pixels"])})
-        with pytest.raises(common.StageError, match=r"broken.npz: \d+ samples for its 2 batches, which hold 6"):
+        with pytest.raises(stages.StageError, match=r"broken.npz: \d+ samples for its 2 batches, which hold 6"):
             parzen.gather([broken, paths[1]], PARAMS)
 
 

@@ -1,6 +1,6 @@
 """Stages of the smoke pipeline as jobs of a real SLURM cluster: ``snakemake --profile profiles/slurm``
 in a temporary copy of the project, against a single-node cluster started for the test
-(tests/slurm_cluster.py); and pipeline/cluster.py's classes of stages against dvc.yaml."""
+(tests/slurm_cluster.py); and workflow/cluster.py's classes of stages against dvc.yaml."""
 
 import re
 import time
@@ -8,14 +8,14 @@ import time
 import pytest
 import yaml
 
-from pipeline import cluster, dvc_bridge
+from workflow import cluster, dvc_bridge
 from tests import slurm_cluster
 from tests.test_pipeline import ROOT, copy_project, run, set_param, stages_run, tool
 
 # The swiss-roll chain: one stage of each kind of `resources` (default, train, sample), the last
 # two side by side. The whole smoke pipeline (36 jobs, each starting Snakemake twice) takes over
 # five minutes on two cores.
-TARGETS = ("results/figure1.png", "results/metrics/swiss_roll.json")
+TARGETS = ("results/figure1.png", "results/metrics/evaluate/swiss_roll.json")
 STAGES = {"data@swiss_roll", "train@swiss_roll", "evaluate@swiss_roll", "toy_figure@figure1"}
 # Our cluster keeps no accounting (slurmdbd), so job states come from squeue; it is ours alone, so
 # the first status check comes after 2 s rather than the plugin's 40. Successful jobs' logs are kept
@@ -102,7 +102,7 @@ def test_a_stage_asking_for_a_gpu_fails_at_once_instead_of_running_on_the_cpu(sl
 
 @pytest.mark.pipeline
 def test_every_stage_that_trains_or_runs_a_model_says_so_in_its_meta():
-    """Each stage's ``meta: {resources: ...}`` is a kind of pipeline/cluster.py; the stages that
+    """Each stage's ``meta: {resources: ...}`` is a kind of workflow/cluster.py; the stages that
     write a model are ``train``, those reading one ``sample`` (the studies' too); a stage that fits
     one without keeping it (an ablation) is ``train`` too."""
     stages = dvc_bridge.load_stages(ROOT)

@@ -1,5 +1,5 @@
 """The studies of studies/dvc.yaml (issue 13 items 5 and 7): the final reverse step's mean
-(dpm.sampling.final_step), their params, the seed table, and both studies end to end at the smoke
+(dpm.chain.sampling.final_step), their params, the seed table, and both studies end to end at the smoke
 profile through DVC."""
 
 import functools
@@ -11,12 +11,17 @@ import pandas as pd
 import pytest
 import torch
 
-from dpm import config as cfg, parzen, registry, sampling, seeds, studies as study_sections
+from dpm.base import config as cfg, registry
+from dpm.estimate import parzen
+from dpm.chain import sampling
+from dpm.core import seeds
+from dpm import studies as study_sections
 from dpm.data import split as splits
-from dpm.diffusion import BinomialDiffusion, GaussianDiffusion
-from dpm.model import DiffusionModel, read_model_file
-from dpm.schedules import FixedSchedule
-from pipeline import dvc_bridge, rounding, seed_table, train as train_stage
+from dpm.core.diffusion import BinomialDiffusion, GaussianDiffusion
+from dpm.core.model import DiffusionModel, read_model_file
+from dpm.core.schedules import FixedSchedule
+from workflow import dvc_bridge
+from pipeline import rounding, seed_table, train as train_stage
 from pipeline.parzen import gather
 from tests.test_pipeline import copy_project, run, tool
 
@@ -34,7 +39,7 @@ def tanh_model(n_steps=8, beta_1=0.01):
 
 
 def protocol_sample(model, shape, generator):
-    """The reverse chain as dpm/sampling.py drew it before the final-step switch (the protocol)."""
+    """The reverse chain as dpm/chain/sampling.py drew it before the final-step switch (the protocol)."""
     process = model.process()
     x = process.prior_sample(shape, generator, "cpu")
     for t in range(process.n_steps, 1, -1):
@@ -158,7 +163,7 @@ def test_both_studies_run_end_to_end_at_smoke(studies):
     assert list(seeds["dataset"]) == ["swiss_roll", "heartbeat", "bark", "dead_leaves", "cifar10", "mnist"]
     assert (seeds["n_seeds"] == 2).all() and (seeds["profile"] == "smoke").all()
     for _, row in seeds.iterrows():
-        main = json.loads((studies / f"results/metrics/{row['dataset']}.json").read_text())
+        main = json.loads((studies / f"results/metrics/evaluate/{row['dataset']}.json").read_text())
         spread = json.loads((studies / f"results/seeds/{row['dataset']}.json").read_text())
         assert (row["seed_0"], row["seed_1"]) == (0, 1) and [s["seed"] for s in spread["seeds"]] == [1]
         k = (main["K"], spread["seeds"][0]["K"])  # the main row beside seed 1
@@ -221,7 +226,7 @@ def test_the_studies_stages_depend_on_the_modules_they_import(studies):
         if stage is None:
             continue  # a stage of the main pipeline (tests/test_pipeline.py checks those)
         seen.add(stage.name)
-        ours = {f for f in record["files"] if f.split("/")[0] in ("dpm", "pipeline") and not f.endswith("__init__.py")}
+        ours = {f for f in record["files"] if f.split("/")[0] in ("dpm", "pipeline", "workflow") and not f.endswith("__init__.py")}
         listed = {d for d in stage.deps if d.endswith(".py")}
         # beyond its imports, a stage may list only the module of a dataset it reads (an ablation
         # variant that changes `data` makes its split with it)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from dpm.data import swiss_roll
+from dpm.datasets import swiss_roll
 from dpm.data.scaling import Scaling
 
 SMALL_NOISE = 0.0226  # the calibrated noise: sharp ridges, the hard case for the quadrature

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from dpm import registry
-from pipeline import common, rounding, table1
+from dpm.base import registry
+from dpm.base import stages
+from pipeline import rounding, table1
 
 
 def metrics(dataset, label, unit, k, k_se, gain, gain_se, l_null, true=None):
@@ -56,8 +57,16 @@ def test_the_stage_reads_each_datasets_record_from_its_folder_in_table_1s_order(
     assert [row["dataset"] for row in rows] == list(registry.NAMES)
     assert [row["dataset"] for row in rows if row["K_limit_T"]] == ["heartbeat"]
     (metrics_dir / "mnist.json").unlink()
-    with pytest.raises(common.StageError, match="missing .*metrics/mnist.json"):
+    with pytest.raises(stages.StageError, match="missing .*metrics/mnist.json"):
         table1.main(argv)
+
+
+def test_a_dataset_the_paper_does_not_have_gets_a_row_with_the_papers_columns_empty():
+    added = {**BARK, "dataset": "new_textures", "label": "new textures"}
+    frame = table1.table([ROLL, added], [], [])
+    row = frame.set_index("dataset").loc["new_textures"]
+    assert row["K"] == BARK["K"] and row[["paper_K", "paper_K_minus_L_null"]].isna().all()
+    assert "new textures" in table1.markdown(frame, [])
 
 
 def test_each_subset_has_its_own_true_log_likelihood_beside_its_estimates(frame):

@@ -22,10 +22,12 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
 
-from dpm import config as cfg, curves, tensorboard
+from dpm.base import config as cfg
+from dpm.report import curves
+from dpm.run import tensorboard
 from dpm.data.split import DataInfo
-from dpm.schedules import LearnedSchedule
-from dpm.train import Run, fit, load_checkpoint, seal
+from dpm.core.schedules import LearnedSchedule
+from dpm.run.train import Run, fit, load_checkpoint, seal
 from pipeline import curves as curves_stage
 from tests.test_bound import gaussian_model
 from tests.test_train import TOY, TRAIN_CONFIG, make_project, stage_args, with_

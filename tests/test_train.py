@@ -14,14 +14,14 @@ import pytest
 import torch
 import yaml
 
-from dpm import config as cfg, sections
-from dpm.atomic import atomic_path
-from dpm.model import ModelFileError, read_model_file
-from dpm.objective import Objective
-from dpm.train import (KEPT_CONFIGURATIONS, Run, TrainingDiverged, fit, load_checkpoint, read_checkpoint, seal,
+from dpm.base import config as cfg, sections
+from dpm.base.atomic import atomic_path
+from dpm.core.model import ModelFileError, read_model_file
+from dpm.core.objective import Objective
+from dpm.run.train import (KEPT_CONFIGURATIONS, Run, TrainingDiverged, fit, load_checkpoint, read_checkpoint, seal,
                        training_modules)
 from tests.test_bound import gaussian_model
-from dpm.schedules import LearnedSchedule
+from dpm.core.schedules import LearnedSchedule
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -305,14 +305,14 @@ def test_the_fingerprint_covers_every_module_training_imports():
     """A checkpoint is resumed unless the code that determines it changed: the fingerprint's
     modules must be all the library modules training uses, besides plumbing that cannot change
     a number (section types and their validation, atomic writes, devices, provenance); neither
-    dpm.config nor dpm.registry (the model is built from its kind and section)."""
-    code = ("import sys, dpm.train, dpm.model, dpm.objective; "
+    dpm.base.config nor dpm.base.registry (the model is built from its kind and section)."""
+    code = ("import sys, dpm.run.train, dpm.core.model, dpm.core.objective; "
             "print(*sorted(m for m in sys.modules if m.startswith('dpm')))")
     imported = set(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                                   check=True).stdout.split())
-    plumbing = {"dpm", "dpm.data", "dpm.params", "dpm.sections", "dpm.atomic", "dpm.device", "dpm.provenance"}
+    plumbing = {"dpm", "dpm.data", "dpm.base.params", "dpm.base.sections", "dpm.base.atomic", "dpm.base.device", "dpm.base.provenance"}
     assert imported - plumbing == {m.__name__ for m in training_modules()}
-    assert "dpm.figures" not in imported and "tools.bench" not in imported
+    assert "dpm.report.figures" not in imported and "tools.bench" not in imported
 
 
 def test_a_failed_write_leaves_neither_the_target_nor_a_temporary_file(tmp_path):
@@ -366,7 +366,10 @@ def test_running_out_of_memory_while_training_names_the_key(tmp_path, monkeypatc
 def test_the_memory_of_a_training_step_is_bounded_from_below_without_allocating_it(name):
     """The bound grows with the batch as the saved tensors do, and a real step (its peak resident
     memory, measured in a fresh process) needs at least what it says."""
-    from dpm import memory, model as models, registry, synthetic
+    from dpm.run import memory
+    from dpm.core import model as models
+    from dpm.base import registry
+    from dpm import synthetic
     section = cfg.load_profile("smoke").section(name)
     info = synthetic.data_info(name, section)
     model = models.build(registry.get(name).model, section, info, seed=0).to(memory.META)
@@ -379,7 +382,7 @@ def test_the_memory_of_a_training_step_is_bounded_from_below_without_allocating_
     # (ru_maxrss would start at the size of the process that started it: Linux keeps the larger
     # across exec, and pytest after the whole suite is larger than the step)
     step = (f"import re, torch; from dpm import config as cfg, model as models, registry, synthetic\n"
-            f"from dpm.objective import Objective\n"
+            f"from dpm.core.objective import Objective\n"
             f"hwm = lambda: int(re.search(r'VmHWM:\\s*(\\d+) kB', open('/proc/self/status').read()).group(1))\n"
             f"section = cfg.load_profile('smoke').section('{name}'); info = synthetic.data_info('{name}', section)\n"
             f"model = models.build(registry.get('{name}').model, section, info, seed=0)\n"

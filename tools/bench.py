@@ -1,6 +1,6 @@
 """Benchmark every model of a profile on the device at hand, on synthetic data of the right shape.
 
-For each dataset: parameter count, training examples per second (real Adam steps, as dpm/train.py
+For each dataset: parameter count, training examples per second (real Adam steps, as dpm/run/train.py
 takes them), sampling and holdout-evaluation seconds per example, peak memory, and the projected
 hours to train the paper profile's model on this device. No real data is read: standard normal
 values in model units, random bits at π's rate for the heartbeat. On a CPU shared with other jobs,
@@ -12,7 +12,7 @@ Usage: python -m tools.bench [--profile P] [--datasets D ...] [--device auto|cpu
 ``--compile`` measures the networks compiled by torch.compile (params.yaml ``compile``), to
 compare with the default eager run; ``--no-paper`` leaves out the paper projection.
 
-As the pipeline's stages, the benchmark keeps freed memory for reuse (dpm.device.keep_freed_memory);
+As the pipeline's stages, the benchmark keeps freed memory for reuse (dpm.base.device.keep_freed_memory);
 ``--system-malloc`` measures with glibc's default behaviour instead.
 """
 
@@ -35,13 +35,16 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from dpm import config as cfg, device as devices, experiment as experiments, model as models, registry, synthetic
-from dpm import train
-from dpm.atomic import atomic_write_text
+from dpm.base import config as cfg, device as devices, registry
+from dpm.core import experiment as experiments
+from dpm.core import model as models
+from dpm import synthetic
+from dpm.run import train
+from dpm.base.atomic import atomic_write_text
 from dpm.data.split import DataInfo
-from dpm.objective import Objective
-from dpm.provenance import git_commit
-from dpm.sampling import reverse_trajectory
+from dpm.core.objective import Objective
+from dpm.base.provenance import git_commit
+from dpm.chain.sampling import reverse_trajectory
 
 MIN_TRAIN_STEPS = 3
 PHASES = ("forward", "bound", "backward", "optimiser")
@@ -53,7 +56,7 @@ N_SAMPLES = 4  # examples in the timed reverse chain
 CPU_PAPER_BATCH = 8
 
 NOTES = [
-    "train: real steps (forward, backward, Adam) on synthetic data at the profile's batch size, as dpm/train.py "
+    "train: real steps (forward, backward, Adam) on synthetic data at the profile's batch size, as dpm/run/train.py "
     "takes them; images: one importance-sampled t per example, bfloat16 autocast on CUDA if train.amp; toys: the "
     "exact sum over t. One warm-up step is excluded.",
     f"sample: a reverse chain of T steps over {N_SAMPLES} examples, its first step a warm-up; where the chain "
@@ -64,7 +67,7 @@ NOTES = [
     "exact sum over t), at eval.batch_size; total = that × eval.n_repeats × n_holdout (bark: unknown, its holdout "
     "is cut from photographs). The stage's uniform-t Monte Carlo check is not counted.",
     "ops/step: operators that launch a kernel (views, scalar reads and profiler markers left out) per training "
-    "step of dpm.train.fit, counted on the CPU (a Python dispatch mode sees each ATen call once; a foreach or "
+    "step of dpm.run.train.fit, counted on the CPU (a Python dispatch mode sees each ATen call once; a foreach or "
     "fused call is one), as the difference between fits of "
     f"{COUNTED_ITERATIONS[1]} and {COUNTED_ITERATIONS[0]} iterations, by phase: forward (the network), bound (the "
     "rest of −K and the batch draw), backward, optimiser (Adam). Each is a kernel launch on a GPU.",
@@ -105,7 +108,7 @@ def _timed(step: Callable[[], object], seconds: float, min_calls: int, device: t
 
 
 def measure_training(experiment: experiments.Experiment, seconds: float, batch_size: int) -> tuple[float, int]:
-    """Training examples per second and the number of timed steps of ``dpm.train.fit``'s own step
+    """Training examples per second and the number of timed steps of ``dpm.run.train.fit``'s own step
     (a batch, −K by the dataset's objective, back-propagation, Adam) on synthetic data, its first
     iteration (the warm-up) left out: a fit of MIN_TRAIN_STEPS + 1 iterations to gauge the step,
     then, if that was shorter than ``seconds``, one long enough to last them."""
@@ -168,7 +171,7 @@ class _PhaseCounter(TorchDispatchMode):
 
 def count_operations(name: str, config: cfg.Config) -> dict:
     """Operators dispatched per training step of ``name``'s model, by phase (``PHASES``): the real
-    ``dpm.train.fit`` on the CPU on synthetic data, the count of a fit of COUNTED_ITERATIONS[1]
+    ``dpm.run.train.fit`` on the CPU on synthetic data, the count of a fit of COUNTED_ITERATIONS[1]
     iterations less that of one of COUNTED_ITERATIONS[0], so that what a fit does once (the set-up,
     Adam's first step, the final log and checkpoint) cancels. Each operator is one kernel launch
     on a GPU, where small models are bound by launches rather than arithmetic."""

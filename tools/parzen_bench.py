@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from dpm import parzen
-from dpm.data import mnist
-from dpm.paper_table2 import TABLE_2_MNIST
+from dpm.estimate import parzen
+from dpm.datasets import mnist
+from dpm.report.paper_table2 import TABLE_2_MNIST
 
 PAPER_BITS, PAPER_SE_BITS, PAPER_NATS, PAPER_SE_NATS = TABLE_2_MNIST["Perfect model"]
 

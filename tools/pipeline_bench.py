@@ -25,8 +25,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dpm.atomic import atomic_write_text
-from dpm.provenance import git_commit
+from dpm.base.atomic import atomic_write_text
+from dpm.base.provenance import git_commit
 
 COMMANDS = {
     "snakemake no-op run (--cores 2)": ["-m", "snakemake", "--cores", "2", "--quiet", "all"],

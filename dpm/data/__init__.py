@@ -1,1 +1,2 @@
-"""Datasets: one module per dataset (generation or fetch, decoding) plus the shared scaling."""
+"""What every dataset shares: the split on disk, the scaling and the image codec. The datasets
+themselves, and the checksummed fetch of raw files, are in ``dpm.datasets``."""

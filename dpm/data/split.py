@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dpm.atomic import atomic_path, atomic_write_text
+from dpm.base.atomic import atomic_path, atomic_write_text
 from dpm.data.scaling import Scaling
 
 

@@ -1,0 +1,2 @@
+"""Training a model (``train``), across processes (``distributed``), with its memory checked
+before it starts and its curves in TensorBoard."""
