@@ -1,6 +1,7 @@
 """The dataset registry agrees with params.yaml, dvc.yaml and the dataset modules, and importing
 it imports no dataset module."""
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -33,6 +34,17 @@ def declared() -> dict:
 def foreach(stages: dict, stage: str):
     """The ``foreach`` of a stage: a list of names, or a mapping of name → item."""
     return stages[stage]["foreach"]
+
+
+def test_datasets_yaml_is_what_the_registry_makes(monkeypatch):
+    """Written by `python -m workflow.params` (README: adding a dataset); a generated dataset whose
+    module is not named after it is refused (the data and limit stages name it so)."""
+    from workflow import params
+    assert (ROOT / "datasets.yaml").read_text() == params.datasets_text()
+    roll = registry.DATASETS["swiss_roll"]
+    monkeypatch.setitem(registry.DATASETS, "swiss_roll", dataclasses.replace(roll, module="dpm.datasets.roll"))
+    with pytest.raises(cfg.ConfigError, match="swiss_roll: a generated dataset's module must be"):
+        params.datasets_text()
 
 
 def test_both_specs_read_the_declared_lists():
