@@ -23,7 +23,7 @@ from dpm.base import stages
 
 COLUMNS = ["ablation", "variant", "baseline", "dataset", "changes", "n_iterations", "train_seed", "K", "K_se",
            "K_minus_L_null", "K_minus_L_null_se", "K_uniform_t", "K_uniform_t_se", "unit", "neighbours_differ",
-           "train_seconds", "seconds", "profile", "git_commit"]
+           "profile"]
 
 
 def changes(metrics: dict) -> str:
@@ -40,7 +40,7 @@ def table(metrics: list[dict]) -> pd.DataFrame:
 
 
 def markdown(frame: pd.DataFrame) -> str:
-    """One section per ablation: variant, what it changes, budget, seed, K ± se, K − L_null ± se, seconds."""
+    """One section per ablation: variant, what it changes, budget, seed, K ± se, K − L_null ± se."""
     parts = [f"# Ablations ({', '.join(sorted(set(frame['profile'])))} profile)"]
     for group, rows in frame.groupby("ablation", sort=False):
         shown = pd.DataFrame({
@@ -48,7 +48,7 @@ def markdown(frame: pd.DataFrame) -> str:
             "dataset": rows["dataset"], "changes": rows["changes"], "iterations": rows["n_iterations"],
             "seed": rows["train_seed"], "K": [_pm(k, se) for k, se in zip(rows["K"], rows["K_se"])],
             "K − L_null": [_pm(k, se) for k, se in zip(rows["K_minus_L_null"], rows["K_minus_L_null_se"])],
-            "unit": rows["unit"], "seconds": rows["seconds"].round().astype(int)})
+            "unit": rows["unit"]})
         if rows["neighbours_differ"].notna().any():
             shown["neighbours differ"] = rows["neighbours_differ"].map("{:.1%}".format)
         if rows["K_uniform_t"].ne(rows["K"]).any():  # images: the authors' uniform-t estimate of the same K

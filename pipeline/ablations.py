@@ -1,6 +1,6 @@
 """Stage ``ablation``: train one ablation variant at its budget and evaluate it on the holdout.
 
-Usage: python -m pipeline.ablations VARIANT DATA_DIR METRICS_JSON
+Usage: python -m pipeline.ablations VARIANT DATA_DIR METRICS_JSON [--provenance FILE]
 
 VARIANT names an entry of params.yaml's ``ablations.variants``; its section is its dataset's with
 the dataset's ablation budget and the variant's ``set`` applied
@@ -8,8 +8,9 @@ the dataset's ablation budget and the variant's ``set`` applied
 DATA_DIR is the dataset's split as the pipeline made it; a variant that changes ``data`` values
 makes its own split, in memory, with the dataset's module (generated datasets only). K and
 K − L_null in bits per example (per pixel for images) with their standard errors, the authors'
-uniform-t estimate as a check, the learning curve, the full effective section and the commit go
-to METRICS_JSON.
+uniform-t estimate as a check, the learning curve by iteration and the full effective section go
+to METRICS_JSON; the git commit and the times to the ``--provenance`` file, which no stage reads,
+so an identical rerun writes the same record and the table below it does not change.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ def variant_split(config, studies: study_sections.Studies, variant: str, data_di
 
 
 def record(config, studies: study_sections.Studies, variant: str, split: splits.Split, metrics: dict,
-           history: list[dict], seconds: dict) -> dict:
+           history: list[dict]) -> dict:
     """The metrics JSON of a variant: the metrics of every evaluated model (dpm/core/experiment.py) with
-    what the variant is, its learning curve, its full section and what it cost."""
+    what the variant is, its learning curve (by iteration) and its full section."""
     v, section = studies.ablations.variants[variant], studies.ablation_section(config, variant)
     return {
         "variant": variant, "ablation": list(v.ablation), "baseline": v.baseline, **metrics,
@@ -52,7 +53,7 @@ def record(config, studies: study_sections.Studies, variant: str, split: splits.
         "budget": studies.ablations.budget.get(v.dataset, {}) if v.budget else {},
         "neighbours_differ": (neighbours_differ(split.train, split.info.image_shape)
                               if split.info.is_image else None),
-        **seconds, "history": history, "section": dataclasses.asdict(section), "git_commit": stages.git_commit(),
+        "history": [train.untimed(row) for row in history], "section": dataclasses.asdict(section),
     }
 
 
@@ -61,6 +62,7 @@ def main(argv: list[str] | None) -> None:
     parser.add_argument("variant")
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("metrics_json", type=Path)
+    stages.provenance_option(parser)
     args = parser.parse_args(argv)
     config = stages.load_config()
     studies = study_sections.load(stages.PARAMS, config)
@@ -76,8 +78,8 @@ def main(argv: list[str] | None) -> None:
     history = train.fit_in_memory(experiment, split, args.variant)
     result = experiments.evaluate_on(experiment, split.holdout)
     stages.write_json(args.metrics_json, record(
-        config, studies, args.variant, split, experiments.metrics(experiment, result, len(split.holdout)), history,
-        {"train_seconds": history[-1]["seconds"], "seconds": time.perf_counter() - start}))
+        config, studies, args.variant, split, experiments.metrics(experiment, result, len(split.holdout)), history))
+    stages.write_provenance(args.provenance, train_seconds=history[-1]["seconds"], seconds=time.perf_counter() - start)
 
 
 def neighbours_differ(levels: np.ndarray, shape: tuple[int, int, int]) -> float:

@@ -2,6 +2,7 @@
 length, with the final reverse step sampled (the protocol) and replaced by its mean.
 
 Usage: python -m pipeline.parzen_study DATA_DIR MAIN_MODEL STUDY_MODELS_DIR TABLE2_JSON OUT_CSV OUT_MD
+       [--provenance FILE]
 
 Every model (the study's, STUDY_MODELS_DIR/mnist_<n>.pt for n in parzen_study.n_iterations, and
 the main one) gives parzen_study.n_samples centres, drawn as Table 2's set is (mnist.parzen's
@@ -11,7 +12,8 @@ batch size). From the same x_1, the final step x_0 ~ N(x_1√(1−β_1), β_1 I)
 its mean. σ, the validation and the test images are Table 2's (dpm.estimate.parzen.estimate, SPEC §2).
 The "perfect model" at n_samples centres (the first training images) and Table 2's own two rows
 (TABLE2_JSON, the parzen stage's) are shown beside, so the reduction's own effect is visible.
-``sampling_seconds``: the time to draw a model's two sets (one reverse chain for both).
+The time to draw each model's two sets (one reverse chain for both) and the git commit go to the
+``--provenance`` file, which no stage reads.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from dpm.core import trained as trained_model
 
 DATASET = "mnist"
 COLUMNS = ["row", "model", "n_iterations", "final_step", "n_centres", "sigma", "nats", "nats_se", "bits", "bits_se",
-           "sampling_seconds", "profile", "git_commit"]
+           "profile"]
 
 
 def draw(model, c: ParzenConfig, n_samples: int, n_dims: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -57,8 +59,9 @@ def draw(model, c: ParzenConfig, n_samples: int, n_dims: int, device: torch.devi
     return {name: torch.cat(xs) for name, xs in out.items()}
 
 
-def model_rows(trained, n_samples: int, test: np.ndarray, validation: np.ndarray, device) -> list[dict]:
-    """The two rows of one model: its centres with the final step sampled and with its mean."""
+def model_rows(trained, n_samples: int, test: np.ndarray, validation: np.ndarray, device) -> tuple[list[dict], float]:
+    """The two rows of one model (its centres with the final step sampled and with its mean) and
+    the seconds they took to draw."""
     c, codec, n_dims = trained.section.parzen, trained.objective.codec, trained.info.n_dims
     start = time.perf_counter()
     with torch.no_grad():
@@ -68,23 +71,22 @@ def model_rows(trained, n_samples: int, test: np.ndarray, validation: np.ndarray
     rows = []
     for final, x in centres.items():
         result = parzen.estimate(test, validation, codec.decode(x).reshape(len(x), n_dims), device=device)
-        rows.append(_row(f"{n_iterations} iterations, final step {final}", "diffusion", n_iterations, final, result,
-                         sampling_seconds=round(seconds, 1)))
-    return rows
+        rows.append(_row(f"{n_iterations} iterations, final step {final}", "diffusion", n_iterations, final, result))
+    return rows, seconds
 
 
-def _row(label: str, model: str, n_iterations, final: str | None, result, **extra) -> dict:
+def _row(label: str, model: str, n_iterations, final: str | None, result) -> dict:
     """One row of the table from a ParzenResult or its JSON record."""
     r = result if isinstance(result, dict) else asdict(result)
     return {"row": label, "model": model, "n_iterations": n_iterations, "final_step": final,
             "n_centres": r["n_centres"], "sigma": r["sigma"], "nats": r["mean_nats"], "nats_se": r["se_nats"],
-            "bits": r["mean_bits"], "bits_se": r["se_bits"], **extra}
+            "bits": r["mean_bits"], "bits_se": r["se_bits"]}
 
 
 def table2_rows(table2: dict, n_iterations: int) -> list[dict]:
     """Table 2's own rows (the parzen stage's JSON): the protocol at its full size."""
     return [_row(f"Table 2: {n_iterations} iterations, final step sampled", "diffusion", n_iterations, "sampled",
-                 table2["diffusion"], sampling_seconds=table2["sampling"].get("seconds")),  # in its provenance file
+                 table2["diffusion"]),
             _row("Table 2: perfect model", "perfect", None, None, table2["perfect"])]
 
 
@@ -92,6 +94,7 @@ def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     for name in ("data_dir", "main_model", "study_models_dir", "table2_json", "out_csv", "out_md"):
         parser.add_argument(name, type=Path)
+    stages.provenance_option(parser)
     args = parser.parse_args(argv)
     config = stages.load_config()
     study = studies.load(stages.PARAMS, config).parzen_study
@@ -104,21 +107,23 @@ def main(argv: list[str] | None) -> None:
     to_unit = 1.0 / (images.N_LEVELS - 1)
     test = split.holdout * to_unit
     validation = split.train[c.validation_start:c.validation_start + c.n_validation] * to_unit
-    rows = []
+    rows, seconds = [], {}
     for model_file in [*(args.study_models_dir / f"{DATASET}_{n}.pt" for n in study.n_iterations),
                        args.main_model]:
         trained = trained_model.load(DATASET, args.data_dir, model_file, config)
-        rows += model_rows(trained, n_samples, test, validation, device)
+        drawn, seconds[f"sampling_seconds_{model_file.stem}"] = model_rows(trained, n_samples, test, validation, device)
+        rows += drawn
     perfect = parzen.estimate(test, validation, split.train[:n_samples] * to_unit, device=device)
     rows.append(_row(f"perfect model, {n_samples} training images", "perfect", None, None, perfect))
     rows += table2_rows(table2, config.mnist.train.n_iterations)
-    frame = pd.DataFrame(rows, columns=COLUMNS).assign(profile=config.profile, git_commit=stages.git_commit())
+    frame = pd.DataFrame(rows, columns=COLUMNS).assign(profile=config.profile)
     with atomic_path(args.out_csv) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
-    shown = frame[["row", "n_centres", "sigma", "nats", "nats_se", "bits", "bits_se", "sampling_seconds"]]
+    shown = frame[["row", "n_centres", "sigma", "nats", "nats_se", "bits", "bits_se"]]
     shown = shown.astype(object).where(shown.notna(), None)  # an empty cell where there is no value
     atomic_write_text(args.out_md, "# MNIST Parzen estimate against training length and the final step\n\n"
                       + shown.to_markdown(index=False, floatfmt=".4g", missingval="") + "\n")
+    stages.write_provenance(args.provenance, **seconds)
 
 
 if __name__ == "__main__":

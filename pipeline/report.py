@@ -214,11 +214,11 @@ def ablations(frame: pd.DataFrame, run_dir: Path | None, full: str) -> str:
                  "K": pm(r["K"], r["K_se"]), "K − L_null": pm(r["K_minus_L_null"], r["K_minus_L_null_se"]),
                  "Δ(K − L_null)": gain(r), "K, uniform t": pm(r["K_uniform_t"], r["K_uniform_t_se"]),
                  "neighbours differ": "" if pd.isna(r.get("neighbours_differ")) else f"{r['neighbours_differ']:.0%}",
-                 "s": f"{r['seconds']:.0f}", "profile, on": f"{r['profile']}, {device_of.get(r['variant'], UNRECORDED)}"}
+                 "profile, on": f"{r['profile']}, {device_of.get(r['variant'], UNRECORDED)}"}
                 for _, r in group.iterrows()]
         parts += [f"### {name} ({base['unit']})", _table(rows)]
     variants = frame.drop_duplicates("variant")
-    parts.append(f"One seed per row; {len(variants)} variants, {variants['seconds'].sum():.0f} s of stage time in all. "
+    parts.append(f"One seed per row; {len(variants)} variants. Their times: results/provenance/ablation/. "
                  f"The table: {full}.")
     return "\n\n".join(parts)
 
@@ -226,7 +226,7 @@ def ablations(frame: pd.DataFrame, run_dir: Path | None, full: str) -> str:
 def parzen_study(frame: pd.DataFrame, full: str, csv: str) -> str:
     """The MNIST Parzen estimate by training length, the final step sampled or its mean."""
     rows = [{"row": r["row"], "centres": int(r["n_centres"]), "σ": _plain(r["sigma"], 3),
-             "nats": pm(r["nats"], r["nats_se"]), "sampling s": _plain(r["sampling_seconds"], 0),
+             "nats": pm(r["nats"], r["nats_se"]),
              "profile": r["profile"]} for _, r in frame.iterrows()]
     paired = frame[frame["model"] == "diffusion"].pivot_table(index=["n_iterations", "n_centres"],
                                                               columns="final_step", values="nats")

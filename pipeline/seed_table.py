@@ -44,7 +44,6 @@ def table(main: list[dict], spread: list[dict]) -> pd.DataFrame:
         for key in ("K", "K_minus_L_null"):
             values = np.array([one[key] for one in seeds])
             row.update({f"{key}_mean": values.mean(), f"{key}_sd": values.std(ddof=1) if len(values) > 1 else np.nan})
-        row["git_commit"] = s["git_commit"]
         rows.append(row)
     return pd.DataFrame(rows)
 

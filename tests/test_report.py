@@ -60,7 +60,7 @@ def study_tree(tmp_path):
     res = tmp_path / "results"
     res.mkdir()
     base = {"ablation": "swiss-roll β_1", "dataset": "swiss_roll", "n_iterations": 3000, "K_se": 0.012,
-            "K_minus_L_null_se": 0.012, "K_uniform_t": 1.5, "K_uniform_t_se": 0.11, "unit": "bits", "seconds": 75.0,
+            "K_minus_L_null_se": 0.012, "K_uniform_t": 1.5, "K_uniform_t_se": 0.11, "unit": "bits",
             "profile": "smoke"}
     pd.DataFrame([{**base, "variant": "swiss_roll_base", "baseline": True, "changes": "baseline", "K": 1.539,
                    "K_minus_L_null": 5.621},
@@ -72,7 +72,7 @@ def study_tree(tmp_path):
                    "seed_0": 0, "K_0": 1.8366, "K_0_se": 0.0121, "seed_1": 1, "K_1": 1.8259, "K_1_se": 0.0124,
                    "K_sd": 0.00757}]).to_csv(res / "table1_seeds.csv", index=False)
     row = {"model": "diffusion", "n_iterations": 1000, "n_centres": 2000, "sigma": 0.2154, "nats_se": 1.62,
-           "sampling_seconds": 236.7, "profile": "smoke"}
+           "profile": "smoke"}
     pd.DataFrame([{**row, "row": "1000 iterations, final step sampled", "final_step": "sampled", "nats": 57.89},
                   {**row, "row": "1000 iterations, final step mean", "final_step": "mean", "nats": 58.01},
                   {**row, "row": "Table 2", "final_step": "sampled", "n_centres": 10000, "nats": 138.4}]).to_csv(

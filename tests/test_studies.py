@@ -109,7 +109,7 @@ def test_the_studies_params_of_each_profile():
 def seed_record(dataset, k_values, gains, profile="quick"):
     main = {"dataset": dataset, "label": dataset, "profile": profile, "unit": "bits", "K": k_values[0],
             "K_se": 0.01, "K_minus_L_null": gains[0]}
-    spread = {"dataset": dataset, "profile": profile, "main_seed": 0, "git_commit": "abc",
+    spread = {"dataset": dataset, "profile": profile, "main_seed": 0,
               "seeds": [{"seed": i + 1, "K": k, "K_se": 0.02, "K_minus_L_null": g}
                         for i, (k, g) in enumerate(zip(k_values[1:], gains[1:]))]}
     return main, spread
