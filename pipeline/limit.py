@@ -84,7 +84,7 @@ LIMITS = {"rbf": swiss_roll_limit, "sigmoid_mlp": heartbeat_limit}
 
 def main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("dataset", choices=[d.name for d in registry.DATASETS.values() if d.model in LIMITS])
+    parser.add_argument("dataset", choices=[d.name for d in registry.DATASETS.values() if d.limit])
     for name in ("data_dir", "model_file", "metrics_json"):
         parser.add_argument(name, type=Path)
     stages.provenance_option(parser)

@@ -164,7 +164,7 @@ def test_the_image_shape_a_section_gives_is_the_one_its_module_makes(smoke, tmp_
 
 
 def test_the_limit_of_k_is_computed_for_every_toy_by_its_own_module(stages, declared):
-    assert foreach(stages, "limit") == "${toys}"
-    assert set(declared["toys"]) == {d.name for d in registry.DATASETS.values() if not d.is_image}
-    for name in declared["toys"]:  # the stage's dep dpm/datasets/<name>.py
+    assert foreach(stages, "limit") == "${limits}"
+    assert set(declared["limits"]) == {d.name for d in registry.DATASETS.values() if d.limit} == {"swiss_roll", "heartbeat"}
+    for name in declared["limits"]:  # the stage's dep dpm/datasets/<name>.py
         assert f"dpm.datasets.{name}" == registry.get(name).module, name

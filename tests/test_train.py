@@ -304,13 +304,15 @@ def test_crafted_files_run_no_code_when_the_stages_train_evaluate_and_sample(tmp
 def test_the_fingerprint_covers_every_module_training_imports():
     """A checkpoint is resumed unless the code that determines it changed: the fingerprint's
     modules must be all the library modules training uses, besides plumbing that cannot change
-    a number (section types and their validation, atomic writes, devices, provenance); neither
+    a number (section types and their validation, atomic writes, devices, provenance, a worker's error
+    note); neither
     dpm.base.config nor dpm.base.registry (the model is built from its kind and section)."""
     code = ("import sys, dpm.run.train, dpm.core.model, dpm.core.objective; "
-            "print(*sorted(m for m in sys.modules if m.startswith('dpm')))")
+            "print(*sorted(m for m, module in sys.modules.items() if m.startswith('dpm') and not hasattr(module, '__path__')))")
     imported = set(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                                   check=True).stdout.split())
-    plumbing = {"dpm", "dpm.data", "dpm.base.params", "dpm.base.sections", "dpm.base.atomic", "dpm.base.device", "dpm.base.provenance"}
+    plumbing = {"dpm.base.params", "dpm.base.sections", "dpm.base.atomic", "dpm.base.device", "dpm.base.provenance",
+                "dpm.base.workers"}  # packages (their __init__) hold no code
     assert imported - plumbing == {m.__name__ for m in training_modules()}
     assert "dpm.report.figures" not in imported and "tools.bench" not in imported
 
@@ -381,7 +383,7 @@ def test_the_memory_of_a_training_step_is_bounded_from_below_without_allocating_
     # the step's own peak resident memory: VmHWM, the high-water mark of this process's memory
     # (ru_maxrss would start at the size of the process that started it: Linux keeps the larger
     # across exec, and pytest after the whole suite is larger than the step)
-    step = (f"import re, torch; from dpm import config as cfg, model as models, registry, synthetic\n"
+    step = (f"import re, torch; from dpm import synthetic; from dpm.base import config as cfg, registry; from dpm.core import model as models\n"
             f"from dpm.core.objective import Objective\n"
             f"hwm = lambda: int(re.search(r'VmHWM:\\s*(\\d+) kB', open('/proc/self/status').read()).group(1))\n"
             f"section = cfg.load_profile('smoke').section('{name}'); info = synthetic.data_info('{name}', section)\n"

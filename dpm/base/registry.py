@@ -267,12 +267,16 @@ class Dataset:
         fetched: whether its raw files are fetched (fetch stage) before its split is made.
         model: the kind of model it trains (``dpm.core.model.build``): ``rbf`` (Gaussian diffusion,
             App. D.1.1), ``sigmoid_mlp`` (binomial, App. D.1.2) or ``image`` (Gaussian, App. D.2.1).
+        limit: whether the best K of its model's family is computed (a limit stage,
+            ``pipeline/limit.py``): its module gives the true distribution that needs (the roll's
+            ``curve``, the heartbeat's sequences).
     """
     name: str
     section: type
     module: str
     fetched: bool
     model: str
+    limit: bool = False
 
     @property
     def is_image(self) -> bool:
@@ -284,8 +288,8 @@ class Dataset:
 
 
 DATASETS = {d.name: d for d in (
-    Dataset("swiss_roll", SwissRollConfig, "dpm.datasets.swiss_roll", fetched=False, model="rbf"),
-    Dataset("heartbeat", HeartbeatConfig, "dpm.datasets.heartbeat", fetched=False, model="sigmoid_mlp"),
+    Dataset("swiss_roll", SwissRollConfig, "dpm.datasets.swiss_roll", fetched=False, model="rbf", limit=True),
+    Dataset("heartbeat", HeartbeatConfig, "dpm.datasets.heartbeat", fetched=False, model="sigmoid_mlp", limit=True),
     Dataset("bark", BarkConfig, "dpm.datasets.textures", fetched=True, model="image"),
     Dataset("dead_leaves", DeadLeavesConfig, "dpm.datasets.dead_leaves", fetched=False, model="image"),
     Dataset("cifar10", Cifar10Config, "dpm.datasets.cifar10", fetched=True, model="image"),
