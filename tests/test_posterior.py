@@ -11,7 +11,8 @@ import torch
 
 from dpm.core.diffusion import BinomialDiffusion, GaussianDiffusion
 from dpm.core.model import DiffusionModel
-from dpm.chain.posterior import BernoulliEvidence, Denoise, Gradient, Inpaint, posterior_sample, posterior_trajectory
+from dpm.chain.posterior import (BernoulliEvidence, Denoise, Gradient, Inpaint, Unconditioned, posterior_sample,
+                           posterior_trajectory)
 from dpm.core.schedules import FixedSchedule
 
 N_SAMPLES, N_DIMS, N_STEPS = 20000, 3, 20
@@ -168,3 +169,10 @@ def test_bernoulli_evidence_reaches_pi_r_with_root_r_per_step_and_pi_r_squared_w
     assert torch.allclose(bit_chain_rate(2000, 1 / 2000, "balanced"), pi_r, atol=2e-3)
     assert torch.allclose(bit_chain_rate(2000, 1 / 2000, "paper"), pi_r2, atol=2e-3)
     assert (bit_chain_rate(2000, 1 / 2000, "paper") - pi_r).abs().max() > 0.2  # the bias is large
+
+
+def test_only_the_unconditional_chain_ends_at_the_final_steps_mean():
+    model, shape = gaussian_model(4), (5, N_DIMS)
+    assert posterior_sample(model, Unconditioned(), shape, final_mean=True).shape == shape
+    with pytest.raises(ValueError, match=r"the final step's mean is the unconditional chain's \(r ≡ 1\) alone"):
+        posterior_sample(model, Inpaint(torch.ones(N_DIMS, dtype=torch.bool), Y), shape, final_mean=True)

@@ -1,16 +1,24 @@
 """Sample sets drawn in seeded batches (dpm.chain.sampling.sample_batch) and their reassembly from
-shards (pipeline.parzen.gather)."""
+shards (pipeline.parzen.gather); the reverse chain drawn bit for bit as before it was one loop."""
 
 import dataclasses
 import functools
 import math
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from torch import Tensor
 
+from dpm import synthetic
+from dpm.base import config as cfg, registry
+from dpm.chain import sampling
+from dpm.core import model as models
 from dpm.core.diffusion import GaussianDiffusion
 from dpm.core.model import DiffusionModel
+from dpm.chain.posterior import BernoulliEvidence, Denoise, Inpaint, posterior_sample
 from dpm.base.registry import ParzenConfig
 from dpm.chain.sampling import sample_batch
 from dpm.core.schedules import FixedSchedule
@@ -116,3 +124,61 @@ def test_finished_batches_are_kept_for_the_same_fingerprint_and_dropped_for_anot
     assert (_resume_dir(tmp_path / "resume", "key-a") / "batch_000000.npy").exists()
     assert not (_resume_dir(tmp_path / "resume", "key-b") / "batch_000000.npy").exists()
     assert (folder / "fingerprint").read_text().strip() == "key-b"
+
+
+# --- The reverse chain drawn bit for bit as before it was one loop (dpm.chain.posterior) ---
+
+CHAINS_REFERENCE = Path(__file__).parent / "data" / "reverse_chains.pt"
+"""What ``draw_chains`` gave when the sampler and the posterior chain (dpm/chain/) each held a loop of their
+own (commit 3e03d21, torch 2.13.0+cpu, an x86-64 CPU). Redraw it (``python -m tests.test_sampling``)
+only for a change meant to change the samples: then every stored sample and figure changes too."""
+
+
+def perturbed_smoke_model(name: str) -> tuple[DiffusionModel, int]:
+    """The smoke profile's model of ``name`` with every weight moved by N(0, 0.3²) noise (seeded), so
+    that the network, not only the forward kernel, shapes each reverse step; and its D."""
+    section = cfg.load_profile("smoke").section(name)
+    info = synthetic.data_info(name, section)
+    model = models.build(registry.get(name).model, section, info, seed=0)
+    generator = torch.Generator().manual_seed(123)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=generator))
+    return model, info.n_dims
+
+
+def draw_chains() -> dict[str, Tensor]:
+    """Unconditional samples (sampled and mean final step, seeded batches, and the generator's next
+    draw after a chain: no extra draws) and one posterior per process, of a Gaussian swiss roll, the
+    binomial heartbeat and a Gaussian image model."""
+    chains = {}
+    for name, n, condition in [("swiss_roll", 16, lambda n_dims: Denoise(torch.linspace(-1.5, 1.5, n_dims), 1.0)),
+                               ("heartbeat", 8, lambda n_dims: BernoulliEvidence(torch.linspace(0.1, 0.9, n_dims))),
+                               ("bark", 2, lambda n_dims: Inpaint(torch.arange(n_dims) % 3 == 0,
+                                                                  torch.linspace(-1, 1, n_dims)))]:
+        model, n_dims = perturbed_smoke_model(name)
+        generator = torch.Generator().manual_seed(7)
+        chains[f"{name}/sample"] = sampling.sample(model, (n, n_dims), generator)
+        chains[f"{name}/next_draw"] = torch.randn(3, generator=generator)
+        chains[f"{name}/batch"] = sample_batch(model, 1, 2 * n, n, n_dims, seed=5)
+        if name != "heartbeat":
+            chains[f"{name}/batch_mean"] = sample_batch(model, 1, 2 * n, n, n_dims, seed=5, final_mean=True)
+        chains[f"{name}/posterior"] = posterior_sample(model, condition(n_dims), (n, n_dims),
+                                                       torch.Generator().manual_seed(13))
+    return chains
+
+
+def test_the_chains_are_drawn_bit_for_bit_as_by_the_two_loops_before():
+    """One loop with r ≡ 1 draws the same random numbers in the same order and does the same
+    float operations as the unconditional loop did (the last step by ``q_step`` itself: through
+    ``tied_params`` the image model's samples would differ in the last bits)."""
+    reference = torch.load(CHAINS_REFERENCE, weights_only=True)
+    chains = draw_chains()
+    assert chains.keys() == reference.keys()
+    for key, x in chains.items():
+        assert torch.equal(x.view(torch.int32), reference[key].view(torch.int32)), key  # NaNs and −0 too
+
+
+if __name__ == "__main__":
+    CHAINS_REFERENCE.parent.mkdir(exist_ok=True)
+    torch.save(draw_chains(), CHAINS_REFERENCE)

@@ -2,8 +2,9 @@
 
 A condition knows two things: how to draw the chain's start p̃(x_T) ∝ π(x_T) r(x_T), and how to
 turn one reverse step's parameters into a draw from p̃(x_{t−1}|x_t) ∝ p(x_{t−1}|x_t) r(x_{t−1})
-(Eq. 21). With r(x_t) = r(x_0) at every t (Eq. 22) the sampler is ``dpm.chain.sampling``'s loop with the
-step swapped. Paper: §2.5, Eq. 16–22, Table C.1.
+(Eq. 21). With r(x_t) = r(x_0) at every t (Eq. 22) one loop, ``posterior_trajectory``, draws every
+chain: ``Unconditioned`` (r ≡ 1) is the model's own chain p, which ``dpm.chain.sampling`` draws through it.
+Paper: §2.5, Eq. 16–22, Table C.1.
 
 Deviation (a property of the paper's scheme, not of this code): Eq. 19–21 drop the normalisers
 ∫ q(x_{t−1}|x_t) r(x_{t−1}) dx_{t−1}, which depend on x_t (App. C, Eq. 57–58). The chain is therefore
@@ -28,7 +29,49 @@ from dpm.core.diffusion import BETA_CLAMP, BinomialDiffusion, GaussianDiffusion
 from dpm.core.model import DiffusionModel
 
 
-class Inpaint:
+class Unconditioned:
+    """r ≡ 1: p̃ = p, the model's own chain, and what a condition leaves as it is (any process).
+
+    Paper: Eq. 5 (x_T ~ π, then the reverse steps), App. B.2 (the last step tied to the forward kernel).
+    """
+
+    def start(self, process, shape, generator=None, device="cpu") -> Tensor:
+        """x_T ~ π."""
+        return process.prior_sample(shape, generator, device)
+
+    def step(self, process, params, noise: Tensor) -> Tensor:
+        """x_{t−1} ~ p(x_{t−1}|x_t) from ``p_params``' output and the step's ``noise_like`` noise."""
+        return process.p_sample(params, noise)
+
+    def last_step(self, process, x1: Tensor, noise: Tensor | None) -> Tensor:
+        """x_0 ~ T_π(x_0|x_1; β_1) = q(x_1|x_0)'s kernel read backwards, drawn by ``q_step`` itself;
+        with ``noise`` None, its mean x_1√(1−β_1) (Gaussian diffusion only: a binary step has no
+        binary mean). Paper: App. B.2.
+
+        Deviation (rounding only): not ``step`` of ``tied_params``, the same kernel, which rounds
+        differently (√β_1 taken in float32, not float64; sigmoid(logit q) for q; on the smoke bark
+        model 581 of 1,024 values moved, by up to 1.4e−6): the unconditional samples are drawn as
+        they always were, bit for bit (tests/test_sampling.py)."""
+        t1 = torch.ones(x1.shape[:1], dtype=torch.long, device=x1.device)
+        if noise is None:
+            if not isinstance(process, GaussianDiffusion):
+                raise ValueError(f"the final step's mean needs Gaussian diffusion, not {type(process).__name__}")
+            noise = torch.zeros_like(x1)  # q_step is affine in its N(0, I) noise
+        return process.q_step(x1, t1, noise)
+
+
+class Condition(Unconditioned):
+    """A non-constant r: the tied last step T_π(x_0|x_1; β_1) is multiplied by r as every other
+    step is, through ``step`` (Paper: Eq. 21 at t = 1); a subclass overrides ``step`` and, where r
+    changes p̃(x_T) ∝ π r, ``start``."""
+
+    def last_step(self, process, x1: Tensor, noise: Tensor | None) -> Tensor:
+        if noise is None:
+            raise ValueError("the final step's mean is the unconditional chain's (r ≡ 1) alone")
+        return self.step(process, tied_params(process, x1), noise)
+
+
+class Inpaint(Condition):
     """r = a delta on the known entries (mask True), constant elsewhere; any process.
 
     Args:
@@ -55,7 +98,7 @@ class Inpaint:
 FORMS = {"paper": 1.0, "balanced": 0.5}
 
 
-class Denoise:
+class Denoise(Condition):
     """r(x) = N(y; x, σ_d² I), multiplied into each Gaussian step in closed form.
 
     N(μ, Σ)·r^k ∝ N(μ̃, Σ̃) with Σ̃ = 1/(1/Σ + k/σ_d²), μ̃ = Σ̃(μ/Σ + k·y/σ_d²), k = 1 (``paper``)
@@ -81,7 +124,7 @@ class Denoise:
         return process.p_sample((mean_post, var_post), noise)
 
 
-class Gradient:
+class Gradient(Condition):
     """Any smooth r, as a perturbation of the Gaussian step's mean: μ̃ = μ + Σ ∂log r/∂x |_μ.
 
     Args:
@@ -95,9 +138,6 @@ class Gradient:
         self.log_r = log_r
         self.power = FORMS[form]
 
-    def start(self, process: GaussianDiffusion, shape, generator=None, device="cpu") -> Tensor:
-        return process.prior_sample(shape, generator, device)
-
     def step(self, process: GaussianDiffusion, params: tuple[Tensor, Tensor], noise: Tensor) -> Tensor:
         mean, var = params
         with torch.enable_grad():
@@ -106,7 +146,7 @@ class Gradient:
         return process.p_sample((mean + self.power * var * grad, var), noise)
 
 
-class BernoulliEvidence:
+class BernoulliEvidence(Condition):
     """Factorised r(x_i = 1) = d_i for binomial diffusion: the flip rate becomes
     f_b d / (f_b d + (1 − f_b)(1 − d)), i.e. logit f̃_b = logit f_b + logit d.
 
@@ -140,13 +180,15 @@ def tied_params(process, x1: Tensor):
 
 
 @torch.no_grad()
-def posterior_trajectory(model: DiffusionModel, condition, shape: tuple[int, ...],
-                         generator: torch.Generator | None = None,
-                         device: torch.device | str = "cpu") -> Iterator[tuple[int, Tensor]]:
-    """Yield (t, x_t), t = T..0, of one run of the modified reverse chain p̃. Paper: Eq. 21–22.
+def posterior_trajectory(model: DiffusionModel, condition: Unconditioned, shape: tuple[int, ...],
+                         generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+                         final_mean: bool = False) -> Iterator[tuple[int, Tensor]]:
+    """Yield (t, x_t), t = T..0, of one run of the modified reverse chain p̃. Paper: Eq. 5, 21–22.
 
     x_T ~ p̃(x_T) ∝ π r; x_{t−1} ~ p̃(x_{t−1}|x_t) ∝ p(x_{t−1}|x_t) r(x_{t−1}) for t = T..2; the
-    tied last step T_π(x_0|x_1; β_1) is multiplied by r the same way.
+    tied last step T_π(x_0|x_1; β_1) is multiplied by r the same way (``last_step``). Every
+    step's noise is drawn here, after its parameters, in this order; with ``final_mean`` the last
+    step draws none and x_0 is its mean (``Unconditioned.last_step``).
     """
     process = model.process()
     x = condition.start(process, shape, generator, device)
@@ -155,12 +197,13 @@ def posterior_trajectory(model: DiffusionModel, condition, shape: tuple[int, ...
         t_batch = torch.full(shape[:1], t, dtype=torch.long, device=device)
         x = condition.step(process, model.reverse(process, x, t_batch), process.noise_like(x, generator))
         yield t - 1, x
-    yield 0, condition.step(process, tied_params(process, x), process.noise_like(x, generator))
+    yield 0, condition.last_step(process, x, None if final_mean else process.noise_like(x, generator))
 
 
-def posterior_sample(model: DiffusionModel, condition, shape: tuple[int, ...],
-                     generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
+def posterior_sample(model: DiffusionModel, condition: Unconditioned, shape: tuple[int, ...],
+                     generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+                     final_mean: bool = False) -> Tensor:
     """x_0 ~ p̃(x_0) ∝ p(x_0) r(x_0): the end of ``posterior_trajectory``. Paper: §2.5."""
-    for _, x in posterior_trajectory(model, condition, shape, generator, device):
+    for _, x in posterior_trajectory(model, condition, shape, generator, device, final_mean):
         pass
     return x

@@ -8,27 +8,22 @@ import torch
 from torch import Tensor
 
 from dpm.core import seeds
-from dpm.core.diffusion import GaussianDiffusion
 from dpm.core.model import DiffusionModel
+from dpm.chain.posterior import Unconditioned, posterior_sample, posterior_trajectory
+
+UNCONDITIONED = Unconditioned()
 
 
-@torch.no_grad()
 def reverse_trajectory(model: DiffusionModel, shape: tuple[int, ...], generator: torch.Generator | None = None,
                        device: torch.device | str = "cpu", final_mean: bool = False) -> Iterator[tuple[int, Tensor]]:
-    """Yield (t, x_t) for t = T, T−1, …, 0 along one run of the reverse chain.
+    """Yield (t, x_t) for t = T, T−1, …, 0 along one run of the reverse chain: the posterior
+    chain with r ≡ 1 (``dpm.chain.posterior``).
 
     x_T ~ π; x_{t−1} ~ p(x_{t−1}|x_t) for t = T..2; x_0 ~ T_π(x_0|x_1; β_1), the last
     step tied to the forward kernel (``final_step``; its mean with ``final_mean``).
     Paper: Eq. 5, App. B.2.
     """
-    process = model.process()
-    x = process.prior_sample(shape, generator, device)
-    yield process.n_steps, x
-    for t in range(process.n_steps, 1, -1):
-        t_batch = torch.full(shape[:1], t, dtype=torch.long, device=device)
-        x = process.p_sample(model.reverse(process, x, t_batch), process.noise_like(x, generator))
-        yield t - 1, x
-    yield 0, final_step(process, x, generator, mean=final_mean)
+    return posterior_trajectory(model, UNCONDITIONED, shape, generator, device, final_mean)
 
 
 def final_step(process, x1: Tensor, generator: torch.Generator | None = None, mean: bool = False) -> Tensor:
@@ -37,20 +32,13 @@ def final_step(process, x1: Tensor, generator: torch.Generator | None = None, me
 
     The mean is defined for Gaussian diffusion only: a binary step has no binary mean.
     """
-    t_batch = torch.ones(x1.shape[:1], dtype=torch.long, device=x1.device)
-    if not mean:
-        return process.q_step(x1, t_batch, process.noise_like(x1, generator))
-    if not isinstance(process, GaussianDiffusion):
-        raise ValueError(f"the final step's mean needs Gaussian diffusion, not {type(process).__name__}")
-    return process.q_step(x1, t_batch, torch.zeros_like(x1))  # q_step is affine in its N(0, I) noise
+    return UNCONDITIONED.last_step(process, x1, None if mean else process.noise_like(x1, generator))
 
 
 def sample(model: DiffusionModel, shape: tuple[int, ...], generator: torch.Generator | None = None,
            device: torch.device | str = "cpu", final_mean: bool = False) -> Tensor:
     """x_0 ~ p(x_0): the end of ``reverse_trajectory``. Paper: Eq. 5."""
-    for _, x in reverse_trajectory(model, shape, generator, device, final_mean):
-        pass
-    return x
+    return posterior_sample(model, UNCONDITIONED, shape, generator, device, final_mean)
 
 
 def shard_device(device: torch.device, shard: int) -> torch.device:
