@@ -173,6 +173,11 @@ def rank_seed(seed: int, rank: int) -> int:
     return seed if rank == 0 else seeds.mixed_seed(seed, rank)
 
 
+def rank_generator(seed: int, device: torch.device) -> torch.Generator:
+    """This rank's training generator on ``device``, seeded from ``rank_seed(seed, rank())``."""
+    return torch.Generator(device=device).manual_seed(rank_seed(seed, rank()))
+
+
 class _Loss(nn.Module):
     """The training loss as a module, so DistributedDataParallel sees it as its forward."""
 

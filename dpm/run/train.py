@@ -155,19 +155,13 @@ def fit(model: DiffusionModel, objective: Objective, x_train: Tensor, x_curve: T
         TrainingDiverged: if the loss, or the final holdout K, is not finite; the last good
             checkpoint is kept and named.
     """
-    lead = distributed.rank() == 0  # logs, shows progress, saves
     optimiser, lr_schedule = optimiser_of(model, c)
-    seed = distributed.rank_seed(c.seed, distributed.rank())
-    generator = torch.Generator(device=x_train.device).manual_seed(seed)
-    state = _resume(run, model, optimiser, lr_schedule, generator, seed, c.n_iterations)
-    start, clock, history = state["iteration"], time.perf_counter() - state["seconds"], state["history"]
-    run.name = state["name"] or run.name
-    if run.open_writer is not None and lead:
-        run.writer = run.open_writer(run.name, start or None)
-    saved = start if start else None
-    step_loss = distributed.data_parallel(model, objective.loss)
+    generator = distributed.rank_generator(c.seed, x_train.device)  # rank 0's: a single process's stream
+    state = _resume(run, model, optimiser, lr_schedule, generator, c.seed, c.n_iterations)
+    start, clock, saved = state["iteration"], time.perf_counter() - state["seconds"], state["iteration"] or None
+    curve = _Curve(run, state, c.n_iterations)
+    step_loss = distributed.data_parallel(model, objective.loss)  # its gradient: the mean over the ranks'
     losses = _FiniteLosses(x_train.device)
-    bar = _progress(run, start, c.n_iterations, lead)
     for iteration in range(start + 1, c.n_iterations + 1):
         rng_state = generator.get_state()
         batch = x_train[torch.randint(len(x_train), (c.batch_size,), generator=generator, device=x_train.device)]
@@ -176,32 +170,63 @@ def fit(model: DiffusionModel, objective: Objective, x_train: Tensor, x_curve: T
         previous = iteration - 1
         if previous > start and previous % c.checkpoint_every == 0:
             losses.check(run, saved)  # the loss computed from the state of `previous` is finite
-            _save(run, model, optimiser, lr_schedule, distributed.gather(rng_state), previous,
-                  time.perf_counter() - clock, history)
+            _save(run, model, optimiser, lr_schedule, rng_state, previous, time.perf_counter() - clock, curve.history)
             saved = previous
         logged = iteration % c.log_every == 0 or iteration == c.n_iterations
-        grad_norm = update(model, optimiser, loss, norm=logged and lead)
+        grad_norm = update(model, optimiser, loss, norm=logged and curve.lead)
         lr_schedule.step()
-        bar.update(1)
+        curve.bar.update(1)
         if logged:
             losses.check(run, saved)
-            mean_loss = distributed.mean(loss.detach())
-            if lead:
-                history.append(_log(model, objective, x_curve, run, iteration, time.perf_counter() - clock,
-                                    mean_loss, grad_norm, lr_schedule.get_last_lr()[0]))
-                bar.set_postfix(K_bits=f"{history[-1]['holdout_K_bits']:.3f}")
-        if run.log_samples is not None and run.writer is not None and iteration % c.checkpoint_every == 0:
-            run.log_samples(model, run.writer, iteration)
-    bar.close()
-    if run.writer is not None:
-        run.writer.close()
+            curve.log(model, objective, x_curve, iteration, time.perf_counter() - clock, loss, grad_norm,
+                      lr_schedule.get_last_lr()[0])
+        if iteration % c.checkpoint_every == 0:
+            curve.log_samples(model, iteration)
+    curve.close()
     if c.n_iterations > start:
-        final_k = history[-1]["holdout_K_bits"] if lead else 0.0
-        if not math.isfinite(final_k) or not all(torch.isfinite(p).all() for p in model.parameters()):
-            raise TrainingDiverged(f"the final model is not finite (holdout K {final_k} bits); {_last_good(run, saved)}")
-        _save(run, model, optimiser, lr_schedule, distributed.gather(generator.get_state()), c.n_iterations,
-              time.perf_counter() - clock, history)
-    return history
+        _check_final(run, model, curve.final_k(), saved)
+        _save(run, model, optimiser, lr_schedule, generator.get_state(), c.n_iterations, time.perf_counter() - clock,
+              curve.history)
+    return curve.history
+
+
+class _Curve:
+    """The learning curve, its TensorBoard log and the progress bar. Data-parallel: rank 0's alone
+    (``lead``); every rank takes part in the mean of the training loss over the ranks."""
+
+    def __init__(self, run: Run, state: dict, n_iterations: int):
+        self.run, self.history, self.lead = run, state["history"], distributed.rank() == 0
+        run.name = state["name"] or run.name
+        start = state["iteration"]
+        if run.open_writer is not None and self.lead:
+            run.writer = run.open_writer(run.name, start or None)
+        self.bar = _progress(run, start, n_iterations, self.lead)
+
+    def log(self, model: DiffusionModel, objective: Objective, x_curve: Tensor, iteration: int, seconds: float,
+            loss: Tensor, grad_norm: Tensor | None, lr: float) -> None:
+        mean_loss = distributed.mean(loss.detach())
+        if self.lead:
+            self.history.append(_log(model, objective, x_curve, self.run, iteration, seconds, mean_loss, grad_norm, lr))
+            self.bar.set_postfix(K_bits=f"{self.history[-1]['holdout_K_bits']:.3f}")
+
+    def log_samples(self, model: DiffusionModel, iteration: int) -> None:
+        if self.run.log_samples is not None and self.run.writer is not None:
+            self.run.log_samples(model, self.run.writer, iteration)
+
+    def final_k(self) -> float:
+        """The last holdout K (bits) on rank 0; 0.0 on the others, which hold no curve."""
+        return self.history[-1]["holdout_K_bits"] if self.lead else 0.0
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.run.writer is not None:
+            self.run.writer.close()
+
+
+def _check_final(run: Run, model: DiffusionModel, final_k: float, saved: int | None) -> None:
+    """Raises TrainingDiverged if the final holdout K (rank 0's) or a parameter is not finite."""
+    if not math.isfinite(final_k) or not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise TrainingDiverged(f"the final model is not finite (holdout K {final_k} bits); {_last_good(run, saved)}")
 
 
 def _restore_generator(run: Run, saved: dict, generator: torch.Generator, seed: int) -> None:
@@ -209,13 +234,14 @@ def _restore_generator(run: Run, saved: dict, generator: torch.Generator, seed: 
     CPU's Mersenne Twister, CUDA's Philox seed and offset), so a checkpoint written on another
     device type (checkpoints made before the device was recorded were made on the CPU) continues
     from a generator seeded again from the run's seed and the iteration: deterministic, said in
-    the log, the batches drawn from then on not those of an uninterrupted run."""
+    the log, the batches drawn from then on not those of an uninterrupted run. ``seed``: the run's
+    (``distributed.rank_seed`` makes this rank's)."""
     state = saved["generators"][distributed.rank()]
     saved_on, here = saved.get("device", "cpu"), generator.device.type
     if saved_on == here and state.numel() == generator.get_state().numel():
         generator.set_state(state)
         return
-    generator.manual_seed(seeds.mixed_seed(seed, saved["iteration"]))
+    generator.manual_seed(seeds.mixed_seed(distributed.rank_seed(seed, distributed.rank()), saved["iteration"]))
     if distributed.rank() == 0:
         log.warning("%s was written on %s and this run is on %s: its random-number generator cannot be carried "
                     "over, so training continues from iteration %d with the generator seeded from the run's seed "
@@ -286,10 +312,12 @@ def _write_scalars(writer, row: dict, grad_norm: float, lr: float) -> None:
     writer.add_scalar("holdout/seconds", row["seconds"], step)
 
 
-def _save(run: Run, model, optimiser, lr_schedule, rng_states: list[Tensor], iteration: int, seconds: float,
+def _save(run: Run, model, optimiser, lr_schedule, rng_state: Tensor, iteration: int, seconds: float,
           history: list[dict]) -> None:
     """Write the checkpoint of ``iteration`` (finite states only; rank 0 alone), then drop those of
-    other configurations. ``rng_states``: every rank's generator, in rank order."""
+    other configurations. ``rng_state``: this rank's generator; the checkpoint holds every rank's
+    (every rank must call this)."""
+    rng_states = distributed.gather(rng_state)
     if not all(torch.isfinite(p).all() for p in model.parameters()):
         raise TrainingDiverged(f"parameters are not finite after iteration {iteration}; nothing was saved")
     if distributed.rank() != 0:
