@@ -1,9 +1,11 @@
 """Every test (and every stage a test runs) reads raw data from the offline mirror: the folder
 named by DPM_DATA_MIRROR, else ../shared/data-mirror beside the repository (as on the team's
-machines)."""
+machines). The pipeline tests share one smoke build (``smoke_build``)."""
 
 import os
 from pathlib import Path
+
+import pytest
 
 MIRROR_CANDIDATES = [Path(__file__).resolve().parents[2] / "shared" / "data-mirror"]
 
@@ -11,3 +13,12 @@ if not os.environ.get("DPM_DATA_MIRROR"):
     found = next((p for p in MIRROR_CANDIDATES if p.is_dir()), None)
     if found is not None:
         os.environ["DPM_DATA_MIRROR"] = str(found)
+
+
+@pytest.fixture(scope="session")
+def smoke_build(tmp_path_factory) -> Path:
+    """The smoke project built once for the session by Snakemake (tests/smoke.py's ``build``): every
+    stage's outputs and the ablation study. No test changes it; one that changes a project works
+    on a copy of it (``smoke.copy_built``)."""
+    from tests import smoke
+    return smoke.build(tmp_path_factory.mktemp("smoke-build"))

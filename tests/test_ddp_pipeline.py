@@ -1,11 +1,12 @@
 """The smoke pipeline's train stages with two data-parallel processes each, under both tools."""
 
 import json
+import shutil
 
 import pytest
 
 from dpm.core.model import read_model_file
-from tests.test_pipeline import copy_project, run, set_param, tool
+from tests.smoke import copy_built, run, set_param, tool
 
 pytestmark = pytest.mark.pipeline  # minutes each: `pytest -m "not pipeline"` leaves them out
 
@@ -22,8 +23,12 @@ def ranks_recorded(folder, name: str) -> int:
 @pytest.mark.parametrize("command", [(tool("dvc"), "repro", *(f"train@{name}" for name in STAGES)),
                                      (tool("snakemake"), "--cores", "2", *(f"models/{name}.pt" for name in STAGES))],
                          ids=["dvc", "snakemake"])
-def test_train_stages_run_two_processes_under_both_tools(tmp_path, command):
-    folder = copy_project(tmp_path)
+def test_train_stages_run_two_processes_under_both_tools(smoke_build, tmp_path, command):
+    """In a copy of the session's smoke build (its data made), the stages' import records and
+    TensorBoard runs cleared: the train stages run again, each with two processes."""
+    folder = copy_built(smoke_build, tmp_path)
+    (folder / "imports.jsonl").unlink()
+    shutil.rmtree(folder / "runs")  # TensorBoard's, no DVC output: one run per stage below
     set_param(folder, "processes", 2)
     run(folder, *command)
     for name in STAGES:

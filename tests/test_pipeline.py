@@ -3,7 +3,6 @@
 import csv
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -16,99 +15,17 @@ import yaml
 
 from dpm.base import registry
 from workflow import dvc_bridge
+from tests import smoke
+from tests.smoke import BIN, ROOT, changed, copy_built, copy_project, run, set_param, stages_run, tool
 
 pytestmark = pytest.mark.pipeline  # minutes each: `pytest -m "not pipeline"` leaves them out
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-
-
-def tool(name: str) -> str:
-    return str(BIN / name) if (BIN / name).exists() else name
-
-
-def run(folder: Path, *command: str, fail: bool = False) -> str:
-    """Run a command as a user with this environment activated (stages call plain `python`);
-    every stage appends the project files it imported to ``imports.jsonl``. It must succeed, or
-    with ``fail`` exit non-zero."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-           "DPM_IMPORTS_LOG": str(folder / "imports.jsonl")}
-    result = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env)
-    assert (result.returncode != 0) == fail, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout + result.stderr
-
-
-# What the README's own steps write in a working copy (a hand edit, `dvc exp run`, `dvc repro`):
-# the tests take these as committed, so that they pass whatever the user did there.
-USER_STATE = ("params.yaml", "dvc.lock", "studies/dvc.lock")
-
-
-def copy_project(folder: Path) -> Path:
-    """The tracked files (as a clean clone has them), the smoke profile, a fresh git repository.
-
-    The code and conf/ as the working tree has them, new files git does not ignore included
-    (what is being tested); ``USER_STATE`` as committed; no DVC remote (``dvc remote add`` writes
-    one into .dvc/config) and no results/.
-    Pinned to the CPU (``device: cpu`` in the copy's conf/, so every composition keeps it): the
-    tests give the same result on a GPU machine, and their bit-identity checks are the CPU's."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if (ROOT / name).is_file() and not name.startswith("results/"):
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, folder / name)
-    for name in USER_STATE:
-        committed = subprocess.run(["git", "show", f"HEAD:{name}"], cwd=ROOT, capture_output=True)
-        if committed.returncode == 0:
-            (folder / name).write_bytes(committed.stdout)
-    _remove_remotes(folder / ".dvc" / "config")
-    conf = folder / "conf" / "config.yaml"
-    pinned = re.sub(r"(?m)^device: .*$", "device: cpu", conf.read_text())
-    assert "device: cpu" in pinned, "conf/config.yaml has no top-level device key"
-    conf.write_text(pinned)
-    run(folder, "python", "-m", "workflow.params", "profile=smoke")
-    (folder / ".gitignore").write_text((folder / ".gitignore").read_text() + "imports.jsonl\n")
-    run(folder, "git", "init", "-q")
-    run(folder, "git", "-c", "user.email=ci@dpm", "-c", "user.name=ci", "commit", "-qm", "copy", "--allow-empty")
-    return folder
-
-
-def _remove_remotes(dvc_config: Path) -> None:
-    """DVC's project config without its remotes (nor a default one): a test adds its own."""
-    from configobj import ConfigObj  # DVC's own config format
-    config = ConfigObj(str(dvc_config))
-    for section in [name for name in config if name.startswith("remote ")]:
-        del config[section]
-    config.get("core", {}).pop("remote", None)
-    config.write()
-
-
-def set_param(folder: Path, key: str, value) -> None:
-    """Change one value of params.yaml by hand, as a user of `dvc repro` or Snakemake may."""
-    path = folder / "params.yaml"
-    data = yaml.safe_load(path.read_text())
-    *parents, leaf = key.split(".")
-    node = data
-    for part in parents:
-        node = node[part]
-    node[leaf] = value
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-def changed(folder: Path) -> set[str]:
-    return set(json.loads(run(folder, tool("dvc"), "status", "--json", "dvc.yaml")))  # the studies run on request
-
-
-def stages_run(log: str) -> set[str]:
-    return {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
-
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    folder = copy_project(tmp_path_factory.mktemp("project"))
-    run(folder, tool("snakemake"), "--cores", "2")  # every stage's outputs (rule all)
-    run(folder, tool("snakemake"), "--cores", "2", "results/ablations.csv")  # a study: built on request
-    return folder
+def project(smoke_build, tmp_path_factory):
+    """The session's smoke build (every stage's outputs by Snakemake, and the ablation study), in a
+    copy of this module's own: its tests change it."""
+    return copy_built(smoke_build, tmp_path_factory.mktemp("project"))
 
 
 def test_snakemake_builds_table1_and_dvc_agrees(project):
@@ -401,10 +318,15 @@ def test_a_dry_run_changes_nothing(project):
 
 def test_both_tools_run_the_same_job(project, tmp_path):
     """The same params give bit-identical K and the same device record under dvc repro as under
-    Snakemake (the project fixture's run): both run each stage with params.yaml's threads."""
-    other = copy_project(tmp_path)
-    shutil.copy2(project / "params.yaml", other / "params.yaml")  # as edited by the tests above
-    run(other, tool("dvc"), "repro", "evaluate@swiss_roll", "evaluate@mnist")
+    Snakemake (the project fixture's run): both run each stage with params.yaml's threads. In a
+    copy of the project as the tests above left it, DVC trains afresh (no checkpoint) and
+    evaluates again on the same data."""
+    other = copy_built(project, tmp_path / "other")
+    stages = [f"{stage}@{name}" for name in ("swiss_roll", "mnist") for stage in ("train", "evaluate")]
+    for name in ("swiss_roll", "mnist"):
+        shutil.rmtree(other / f"checkpoints/{name}")
+        (other / f"results/metrics/evaluate/{name}.json").unlink()
+    assert stages_run(run(other, tool("dvc"), "repro", "--force", "--single-item", *stages)) == set(stages)
     for name in ("swiss_roll", "mnist"):
         ours, theirs = (json.loads((folder / f"results/metrics/evaluate/{name}.json").read_text()) for folder in (project, other))
         assert theirs["device"] == ours["device"]
@@ -486,7 +408,7 @@ def test_the_copy_takes_nothing_the_readmes_steps_change_in_a_working_copy(tmp_p
     run(user, tool("dvc"), "remote", "add", "--default", "shared", str(tmp_path / "remote"))
     set_param(user, "swiss_roll.train.learning_rat", 0.02)
     (user / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
-    monkeypatch.setattr(sys.modules[__name__], "ROOT", user)
+    monkeypatch.setattr(smoke, "ROOT", user)
     copy = copy_project(tmp_path / "copy")
     assert run(copy, tool("dvc"), "remote", "list").strip() == ""
     assert (copy / "dvc.lock").read_text() == run(user, "git", "show", "HEAD:dvc.lock")

@@ -10,7 +10,7 @@ import yaml
 
 from workflow import cluster, dvc_bridge
 from tests import slurm_cluster
-from tests.test_pipeline import ROOT, copy_project, run, set_param, stages_run, tool
+from tests.smoke import ROOT, copy_project, run, set_param, stages_run, tool
 
 # The swiss-roll chain: one stage of each kind of `resources` (default, train, sample), the last
 # two side by side. The whole smoke pipeline (36 jobs, each starting Snakemake twice) takes over

@@ -23,7 +23,7 @@ from dpm.core.schedules import FixedSchedule
 from workflow import dvc_bridge
 from pipeline import rounding, seed_table, train as train_stage
 from pipeline.parzen import gather
-from tests.test_pipeline import copy_project, run, tool
+from tests.smoke import copy_built, run, tool
 
 
 class TanhNet(torch.nn.Module):
@@ -149,10 +149,10 @@ def test_the_seed_table_reads_every_datasets_records_from_two_folders_in_table_1
 
 
 @pytest.fixture(scope="module")
-def studies(tmp_path_factory):
-    """The smoke project with both studies run by DVC, and what they need of the main pipeline
-    (not its figures)."""
-    folder = copy_project(tmp_path_factory.mktemp("studies"))
+def studies(smoke_build, tmp_path_factory):
+    """A copy of the session's smoke build (the main pipeline and the ablation study, by Snakemake)
+    with both studies run by DVC."""
+    folder = copy_built(smoke_build, tmp_path_factory.mktemp("studies"))
     run(folder, tool("dvc"), "repro", "studies/dvc.yaml")
     return folder
 
