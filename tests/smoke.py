@@ -89,6 +89,13 @@ def set_param(folder: Path, key: str, value) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+def commit_all(folder: Path, message: str, allow_empty: bool = False) -> None:
+    """Commit everything in the project's git repository, as its user would."""
+    run(folder, "git", "add", "-A")
+    run(folder, "git", "-c", "user.email=ci@dpm", "-c", "user.name=ci", "commit", "-qm", message,
+        *(["--allow-empty"] if allow_empty else []))
+
+
 def changed(folder: Path) -> set[str]:
     return set(json.loads(run(folder, tool("dvc"), "status", "--json", "dvc.yaml")))  # the studies run on request
 

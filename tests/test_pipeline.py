@@ -16,7 +16,7 @@ import yaml
 from dpm.base import registry
 from workflow import dvc_bridge
 from tests import smoke
-from tests.smoke import BIN, ROOT, changed, copy_built, copy_project, run, set_param, stages_run, tool
+from tests.smoke import BIN, ROOT, changed, commit_all, copy_built, copy_project, run, set_param, stages_run, tool
 
 pytestmark = pytest.mark.pipeline  # minutes each: `pytest -m "not pipeline"` leaves them out
 
@@ -333,19 +333,13 @@ def test_both_tools_run_the_same_job(project, tmp_path):
         assert theirs["K"] == ours["K"] and theirs["K_se"] == ours["K_se"], name
 
 
-def _commit_all(folder: Path, message: str, allow_empty: bool = False) -> None:
-    run(folder, "git", "add", "-A")
-    run(folder, "git", "-c", "user.email=ci@dpm", "-c", "user.name=ci", "commit", "-qm", message,
-        *(["--allow-empty"] if allow_empty else []))
-
-
 def test_outputs_are_shared_through_a_dvc_remote(project, tmp_path):
     """Push to a local-folder remote; a fresh clone pulls, and neither tool finds anything to do."""
     run(project, tool("dvc"), "remote", "add", "--default", "shared", str(tmp_path / "remote"))
     run(project, tool("dvc"), "remote", "modify", "shared", "verify", "true")  # as the README's recipe
     push = run(project, tool("dvc"), "push")
     assert "pushed" in push
-    _commit_all(project, "pipeline run")
+    commit_all(project, "pipeline run")
     clone = tmp_path / "clone"
     run(tmp_path, "git", "clone", "-q", str(project), str(clone))
     run(clone, tool("dvc"), "pull", "dvc.yaml")  # the studies (studies/dvc.yaml) were not run: nothing to pull
@@ -362,7 +356,7 @@ def test_a_corrupted_object_in_the_remote_is_refused_naming_its_file(project, tm
     run(project, tool("dvc"), "remote", "add", "--local", "verified", str(remote))
     run(project, tool("dvc"), "push", "-r", "verified", "dvc.yaml")
     run(project, tool("dvc"), "remote", "remove", "--local", "verified")
-    _commit_all(project, "pipeline run", allow_empty=True)
+    commit_all(project, "pipeline run", allow_empty=True)
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     md5 = next(out["md5"] for out in lock["stages"]["train@swiss_roll"]["outs"]
                if out["path"] == "models/swiss_roll.pt")
@@ -381,24 +375,6 @@ def test_a_corrupted_object_in_the_remote_is_refused_naming_its_file(project, tm
     assert (clone / "models/mnist.pt").stat().st_size > 0  # the others are pulled
 
 
-def test_dvc_exp_run_records_the_values_each_stage_used(tmp_path):
-    """`dvc exp run -S profile=smoke` composes params.yaml from conf/: `dvc exp show` and
-    `dvc params diff` show the effective values, not the profile's name alone."""
-    folder = copy_project(tmp_path)
-    run(folder, "python", "-m", "workflow.params", "profile=quick")
-    _commit_all(folder, "quick")
-    run(folder, tool("dvc"), "exp", "run", "-S", "profile=smoke", "-n", "smoke-exp", "data@swiss_roll")
-    assert yaml.safe_load((folder / "params.yaml").read_text())["swiss_roll"]["train"]["n_iterations"] == 100
-    diff = json.loads(run(folder, tool("dvc"), "params", "diff", "--json"))["params.yaml"]
-    assert (diff["profile"]["old"], diff["profile"]["new"]) == ("quick", "smoke")
-    n_iterations = diff["swiss_roll.train.n_iterations"]
-    assert (n_iterations["old"], n_iterations["new"]) == (8000, 100)
-    table = run(folder, tool("dvc"), "exp", "show", "--csv", "--only-changed").splitlines()
-    header = table[0].split(",")
-    rows = {row.split(",")[header.index("Experiment")]: row.split(",") for row in table[1:]}
-    assert rows["smoke-exp"][header.index("swiss_roll.train.n_iterations")] == "100"
-
-
 def test_the_copy_takes_nothing_the_readmes_steps_change_in_a_working_copy(tmp_path, monkeypatch):
     """copy_project from a clone where a user took the README's steps (a default DVC remote added,
     a typo in params.yaml, dvc.lock rewritten): the copy has no remote, the committed lock, and
@@ -415,32 +391,6 @@ def test_the_copy_takes_nothing_the_readmes_steps_change_in_a_working_copy(tmp_p
     run(copy, "python", "-m", "pipeline.check_params")
     assert yaml.safe_load((copy / "params.yaml").read_text())["profile"] == "smoke"
 
-def test_dvc_exp_run_composes_on_the_profile_the_project_is_set_to(tmp_path):
-    """`python -m workflow.params profile=<name>` records the profile in conf/config.yaml's
-    defaults list, so `dvc exp run -S key=value` composes on it (not on the shipped quick)."""
-    folder = copy_project(tmp_path)  # `python -m workflow.params profile=smoke`, uncommitted below
-    run(folder, "python", "-m", "workflow.params", "profile=quick")
-    _commit_all(folder, "quick")
-    run(folder, "python", "-m", "workflow.params", "profile=smoke")
-    run(folder, tool("dvc"), "exp", "run", "-S", "swiss_roll.train.learning_rate=0.02", "check_params")
-    composed = yaml.safe_load((folder / "params.yaml").read_text())
-    assert composed["profile"] == "smoke" and composed["swiss_roll"]["train"]["n_iterations"] == 100
-    assert composed["swiss_roll"]["train"]["learning_rate"] == 0.02
-
-
-def test_a_refused_experiment_leaves_params_yaml_as_it_was(tmp_path):
-    """`dvc exp run -S` writes its composition over params.yaml before any stage runs; when
-    check_params refuses it, the file the user had (a hand edit, uncommitted) is put back."""
-    folder = copy_project(tmp_path)
-    _commit_all(folder, "smoke", allow_empty=True)
-    set_param(folder, "heartbeat.train.learning_rate", 0.03)  # a hand edit
-    edited = (folder / "params.yaml").read_text()
-    output = run(folder, tool("dvc"), "exp", "run", "-S", "swiss_roll.train.n_iterations=abc", fail=True)
-    assert "error: swiss_roll.train.n_iterations:" in output and "params.yaml is back as it was" in output
-    assert (folder / "params.yaml").read_text() == edited
-    assert run(folder, "git", "diff", "--cached", "--name-only") == ""  # nothing of it staged either
-    run(folder, tool("dvc"), "repro", "check_params")  # the hand edit is still the user's to run
-
 
 def test_plain_dvc_commands_are_clean_and_an_experiment_reads_in_a_short_table(project, tmp_path):
     """The README's steps in a clone, every DVC command in its plain form: `dvc push`, `dvc pull`,
@@ -452,7 +402,7 @@ def test_plain_dvc_commands_are_clean_and_an_experiment_reads_in_a_short_table(p
     push = run(project, tool("dvc"), "push", "-r", "plain")
     run(project, tool("dvc"), "remote", "remove", "--local", "plain")
     assert "WARNING" not in push, push
-    _commit_all(project, "pipeline run", allow_empty=True)
+    commit_all(project, "pipeline run", allow_empty=True)
     clone = tmp_path / "clone"
     run(tmp_path, "git", "clone", "-q", str(project), str(clone))
     run(clone, tool("dvc"), "remote", "add", "--local", "--default", "shared", str(remote))
@@ -470,26 +420,6 @@ def test_plain_dvc_commands_are_clean_and_an_experiment_reads_in_a_short_table(p
     for command in (("exp", "apply", "lr"), ("status",), ("push",)):
         output = run(clone, tool("dvc"), *command)
         assert "WARNING" not in output and "ERROR" not in output, (command, output)
-
-
-@pytest.mark.pipeline
-def test_tensorboard_keeps_every_experiments_run_through_exp_apply_and_checkout(tmp_path):
-    """TensorBoard's runs are no DVC output: applying an earlier experiment, a checkout or a rerun
-    leaves the later experiments' runs beside it."""
-    folder = copy_project(tmp_path)
-    (folder / "dvc.lock").unlink(missing_ok=True)  # only the stages run here are recorded
-    _commit_all(folder, "smoke")
-    run(folder, tool("dvc"), "exp", "run", "-n", "first", "-S", "profile=smoke", "train@swiss_roll")
-    run(folder, tool("dvc"), "exp", "run", "-n", "second", "-S", "profile=smoke",
-        "-S", "swiss_roll.train.learning_rate=0.02", "train@swiss_roll")
-    runs = folder / "runs/swiss_roll"
-    assert {p.name for p in runs.iterdir()} == {"first", "second"}
-    applied = subprocess.run([tool("dvc"), "exp", "apply", "first"], cwd=folder, capture_output=True, text=True)
-    assert "swiss_roll" not in applied.stdout + applied.stderr  # DVC may not check out the stages never run
-    assert yaml.safe_load((folder / "params.yaml").read_text())["swiss_roll"]["train"]["learning_rate"] != 0.02
-    run(folder, tool("dvc"), "checkout", "train@swiss_roll")
-    assert {p.name for p in runs.iterdir()} == {"first", "second"}
-    assert all(list((runs / name).glob("events.out.tfevents.*")) for name in ("first", "second"))
 
 
 def test_snakemake_report_holds_the_tables_and_figures(project):
@@ -522,47 +452,3 @@ def test_the_readmes_posterior_example_runs_on_the_trained_mnist(project):
                             cwd=project, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["torch.Size([16,", "784])", "True"]
-
-
-GAUSS = '''"""A 2-D Gaussian: the test's dataset added as the README says."""
-
-import numpy as np
-
-from dpm.data.scaling import Scaling
-from dpm.data.split import DataInfo, Split
-
-
-def make_split(c, raw_dir=None) -> Split:
-    rng = np.random.default_rng(c.seed)
-    raw_train, raw_holdout = (rng.standard_normal((n, 2)) for n in (c.n_train, c.n_holdout))
-    scaling = Scaling.fit(raw_train)
-    true_ll = -0.5 * (raw_holdout ** 2).sum(1) - np.log(2 * np.pi) + scaling.log_abs_det_jacobian_nats(2)
-    info = DataInfo(label="gauss", unit="bits", n_dims=2, scaling=scaling)
-    return Split(scaling.apply(raw_train).astype(np.float32), scaling.apply(raw_holdout).astype(np.float32),
-                 info, true_ll)
-'''
-
-
-def test_a_dataset_added_as_the_readme_says_reaches_table_1(project, tmp_path):
-    """The README's four files (the dataset's module, its registry entry, its sections in
-    conf/config.yaml and the smoke profile), then `python -m workflow.params`: Table 1 gains its
-    row, with the paper's columns empty, and neither spec was edited."""
-    added = tmp_path / "added"
-    shutil.copytree(project, added, symlinks=True)
-    specs = {name: (added / name).read_text() for name in ("dvc.yaml", "studies/dvc.yaml")}
-    (added / "dpm/datasets/gauss.py").write_text(GAUSS)
-    registry_py = added / "dpm/base/registry.py"
-    entry = '    Dataset("mnist", MnistConfig, "dpm.datasets.mnist", fetched=True, model="image"),\n'
-    assert entry in registry_py.read_text()
-    registry_py.write_text(registry_py.read_text().replace(
-        entry, entry + '    Dataset("gauss", SwissRollConfig, "dpm.datasets.gauss", fetched=False, model="rbf"),\n'))
-    for conf in ("conf/config.yaml", "conf/profile/smoke.yaml"):
-        roll = yaml.safe_load((added / conf).read_text())["swiss_roll"]
-        with open(added / conf, "a") as f:
-            f.write(yaml.safe_dump({"gauss": roll}))
-    run(added, sys.executable, "-m", "workflow.params", "profile=smoke")
-    assert "gauss" in yaml.safe_load((added / "datasets.yaml").read_text())["generated"]
-    run(added, tool("dvc"), "repro", "table1")
-    rows = {row["dataset"]: row for row in csv.DictReader(open(added / "results/table1.csv"))}
-    assert list(rows)[-1] == "gauss" and rows["gauss"]["K"] and not rows["gauss"]["paper_K"]
-    assert {name: (added / name).read_text() for name in specs} == specs

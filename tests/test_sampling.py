@@ -130,8 +130,12 @@ def test_finished_batches_are_kept_for_the_same_fingerprint_and_dropped_for_anot
 
 CHAINS_REFERENCE = Path(__file__).parent / "data" / "reverse_chains.pt"
 """What ``draw_chains`` gave when the sampler and the posterior chain (dpm/chain/) each held a loop of their
-own (commit 3e03d21, torch 2.13.0+cpu, an x86-64 CPU). Redraw it (``python -m tests.test_sampling``)
+own (commit 3e03d21, torch 2.13.0+cpu, an x86-64 CPU, ``CHAINS_THREADS`` threads). Redraw it (``python -m tests.test_sampling``)
 only for a change meant to change the samples: then every stored sample and figure changes too."""
+
+CHAINS_THREADS = 2
+"""The threads the reference was drawn with: a convolution splits its sums by thread, so the image
+model's last bits depend on their number (1 thread moves the bark chains; 2 and 3 give the same)."""
 
 
 def perturbed_smoke_model(name: str) -> tuple[DiffusionModel, int]:
@@ -150,7 +154,17 @@ def perturbed_smoke_model(name: str) -> tuple[DiffusionModel, int]:
 def draw_chains() -> dict[str, Tensor]:
     """Unconditional samples (sampled and mean final step, seeded batches, and the generator's next
     draw after a chain: no extra draws) and one posterior per process, of a Gaussian swiss roll, the
-    binomial heartbeat and a Gaussian image model."""
+    binomial heartbeat and a Gaussian image model; with ``CHAINS_THREADS`` threads, whatever an
+    earlier test in this process set."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(CHAINS_THREADS)
+    try:
+        return _draw_chains()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _draw_chains() -> dict[str, Tensor]:
     chains = {}
     for name, n, condition in [("swiss_roll", 16, lambda n_dims: Denoise(torch.linspace(-1.5, 1.5, n_dims), 1.0)),
                                ("heartbeat", 8, lambda n_dims: BernoulliEvidence(torch.linspace(0.1, 0.9, n_dims))),
