@@ -173,9 +173,14 @@ def rank_seed(seed: int, rank: int) -> int:
     return seed if rank == 0 else seeds.mixed_seed(seed, rank)
 
 
+def this_rank_seed(seed: int) -> int:
+    """The training seed of the rank this process is."""
+    return rank_seed(seed, rank())
+
+
 def rank_generator(seed: int, device: torch.device) -> torch.Generator:
-    """This rank's training generator on ``device``, seeded from ``rank_seed(seed, rank())``."""
-    return torch.Generator(device=device).manual_seed(rank_seed(seed, rank()))
+    """This rank's training generator on ``device``, seeded from ``this_rank_seed(seed)``."""
+    return torch.Generator(device=device).manual_seed(this_rank_seed(seed))
 
 
 class _Loss(nn.Module):

@@ -235,13 +235,13 @@ def _restore_generator(run: Run, saved: dict, generator: torch.Generator, seed: 
     device type (checkpoints made before the device was recorded were made on the CPU) continues
     from a generator seeded again from the run's seed and the iteration: deterministic, said in
     the log, the batches drawn from then on not those of an uninterrupted run. ``seed``: the run's
-    (``distributed.rank_seed`` makes this rank's)."""
+    (``distributed.this_rank_seed`` makes this rank's)."""
     state = saved["generators"][distributed.rank()]
     saved_on, here = saved.get("device", "cpu"), generator.device.type
     if saved_on == here and state.numel() == generator.get_state().numel():
         generator.set_state(state)
         return
-    generator.manual_seed(seeds.mixed_seed(distributed.rank_seed(seed, distributed.rank()), saved["iteration"]))
+    generator.manual_seed(seeds.mixed_seed(distributed.this_rank_seed(seed), saved["iteration"]))
     if distributed.rank() == 0:
         log.warning("%s was written on %s and this run is on %s: its random-number generator cannot be carried "
                     "over, so training continues from iteration %d with the generator seeded from the run's seed "
